@@ -1,0 +1,65 @@
+"""Learner settings: the paper's hyperparameters as one validated dataclass."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """How every lab trains its ensembles (defaults = paper 1, DESIGN.md → core loop).
+
+    Attributes:
+        n_members: K, members per ensemble.
+        hidden_layers: widths of the hidden layers; the output layer has width 1.
+        epochs: maximum number of epochs.
+        batch_size: minibatch size (the last minibatch of an epoch may be smaller).
+        learning_rate: Adam step size.
+        l2: Keras-style L2 factor: loss += l2 * sum of squared kernel weights (biases excluded).
+        patience: early-stopping patience in epochs on validation loss; best weights restored.
+        validation_fraction: share of a lab's data held out for validation (ceil, at least 1 point).
+        frozen_layers: hidden layers copied and frozen when a neighbour's model is transferred.
+        ucb_alpha: exploration weight of the UCB acquisition (mu + alpha * sigma).
+        output_activation: the authors' code applies SELU on the output too.
+    """
+
+    n_members: int = 10
+    hidden_layers: tuple[int, ...] = (100, 100, 10)
+    epochs: int = 100
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    l2: float = 1e-3
+    patience: int = 100
+    validation_fraction: float = 0.2
+    frozen_layers: int = 2
+    ucb_alpha: float = 3.0
+    output_activation: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "n_members": self.n_members >= 2,
+            "hidden_layers": len(self.hidden_layers) >= 1 and all(int(w) >= 1 for w in self.hidden_layers),
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "l2": self.l2 >= 0,
+            "patience": self.patience >= 1,
+            "validation_fraction": 0 < self.validation_fraction < 1,
+            "frozen_layers": 0 <= self.frozen_layers <= len(self.hidden_layers),
+            "ucb_alpha": self.ucb_alpha >= 0,
+        }
+        expected = {
+            "n_members": "an integer >= 2 (sigma needs two members)",
+            "hidden_layers": "a non-empty list of positive widths",
+            "epochs": "an integer >= 1",
+            "batch_size": "an integer >= 1",
+            "learning_rate": "a positive number",
+            "l2": "a number >= 0",
+            "patience": "an integer >= 1",
+            "validation_fraction": "a number strictly between 0 and 1",
+            "frozen_layers": f"an integer between 0 and the number of hidden layers ({len(self.hidden_layers)})",
+            "ucb_alpha": "a number >= 0",
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"learner.{name} = {getattr(self, name)!r}: expected {expected[name]}")
+        object.__setattr__(self, "hidden_layers", tuple(int(w) for w in self.hidden_layers))
