@@ -1,0 +1,413 @@
+"""Material spaces from files (B2 CSV, any CSV) and the built-in synthetic world."""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .formula import FormulaError, composition_matrix
+from .material_space import MaterialSpace
+
+# --------------------------------------------------------------------------- B2
+
+B2_N_COLUMNS = 60
+"""Columns of the B2 file (no header)."""
+
+B2_PROPERTY_COLUMNS: dict[str, int] = {
+    "M": 0,  # magnetic moment per formula unit, mu_B
+    "Sp": 2,  # spin polarization at the Fermi level, 0..1
+    "Tc": 6,  # Curie temperature, K
+    "gap": 3,  # small gap-like quantity
+    "electronic": 4,  # positive electronic quantity
+    "lattice_constant": 5,  # bohr
+}
+"""Property name → 0-based column of the B2 file."""
+
+B2_ELEMENTS: tuple[str, ...] = (
+    "Li", "Be", "B", "Mg", "Al", "Si", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu",
+    "Zn", "Ga", "Ge", "As", "Y", "Zr", "Nb", "Mo", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn",
+    "Sb", "Hf", "Ta", "W", "Ir", "Pt", "Au", "Pb", "empty",
+)
+"""Names of the 39 composition slots (columns 19–57); the last slot is always empty."""
+
+B2_DESCRIPTOR_COLUMNS = range(19, 58)
+B2_COUNT_TOTAL = 200.0
+"""The composition counts of every B2 row sum to this."""
+
+_B2_FORMULA_ELEMENT_COLUMNS = (7, 9, 11)
+_B2_FORMULA_PERCENT_COLUMNS = (8, 10, 12)
+
+
+def _check_exists(path: Path, hint: str = "") -> None:
+    if not path.is_file():
+        what = "data file not found" if not path.exists() else "data path is not a file"
+        raise DataError(f"{what}: {path}{hint}")
+
+
+def _numeric_column(frame: pd.DataFrame, column: object, file: Path, label: str) -> np.ndarray:
+    """Column as float64 [N]; ``DataError`` naming the file, column and first bad row otherwise."""
+    raw = frame[column]
+    numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numeric)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = raw.iloc[row]
+        if pd.isna(value):
+            problem = "a missing (NaN) value"
+        elif np.isinf(numeric[row]):
+            problem = f"an infinite value {value!r}"
+        else:
+            problem = f"a non-numeric value {value!r}"
+        raise DataError(
+            f"{file}: {label} has {problem} at row {row} (0-based data row); expected finite numbers"
+        )
+    return numeric
+
+
+def load_b2(path: str | Path) -> MaterialSpace:
+    """The B2 ternary-alloy dataset (``B2_20220520_full.csv``: no header, 60 columns).
+
+    Properties: ``M`` (col 0, mu_B), ``Sp`` (col 2), ``Tc`` (col 6, K), ``gap`` (col 3),
+    ``electronic`` (col 4), ``lattice_constant`` (col 5, bohr). Descriptor: the 39
+    composition counts (cols 19–57) divided by 200, float32 [N, 39], rows sum to 1;
+    names :data:`B2_ELEMENTS`. ids: formula strings ``"(Li0.2Mg0.8)Fe"`` from cols 7–12
+    (the mixed-site fractions are percent / 100; zero fractions are kept, so ids are
+    unique; should a file contain duplicates they get the row id of col 17 appended as
+    ``"#<id>"``).
+
+    Raises:
+        DataError: missing file, wrong number of columns, non-numeric / NaN values in a
+            used column, or composition counts not summing to 200; the message names the
+            file and the column.
+    """
+    file = Path(path)
+    _check_exists(file, "; pass --data PATH to the B2 CSV")
+    try:
+        frame = pd.read_csv(file, header=None, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{file}: the file is empty; expected the B2 CSV with {B2_N_COLUMNS} columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(
+            f"{file}: cannot be read as the B2 CSV ({B2_N_COLUMNS} comma-separated columns per row): {error}"
+        ) from None
+    if frame.shape[1] != B2_N_COLUMNS:
+        raise DataError(
+            f"{file}: has {frame.shape[1]} columns, expected {B2_N_COLUMNS} (B2 CSV without header)"
+        )
+
+    properties = pd.DataFrame(
+        {
+            name: _numeric_column(frame, column, file, f"column {column} ({name})")
+            for name, column in B2_PROPERTY_COLUMNS.items()
+        }
+    )
+    counts = np.stack(
+        [
+            _numeric_column(frame, column, file, f"column {column} (composition count of {element})")
+            for column, element in zip(B2_DESCRIPTOR_COLUMNS, B2_ELEMENTS)
+        ],
+        axis=1,
+    )
+    if (counts < 0).any():
+        row, slot = (int(i) for i in np.argwhere(counts < 0)[0])
+        raise DataError(
+            f"{file}: column {B2_DESCRIPTOR_COLUMNS[slot]} (composition count of {B2_ELEMENTS[slot]}) "
+            f"is negative at row {row}; expected counts >= 0"
+        )
+    totals = counts.sum(axis=1)
+    off = np.abs(totals - B2_COUNT_TOTAL) > 1e-6 * B2_COUNT_TOTAL
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise DataError(
+            f"{file}: composition counts (columns 19-57) of row {row} sum to {totals[row]:g}, "
+            f"expected {B2_COUNT_TOTAL:g}"
+        )
+    descriptors = (counts / B2_COUNT_TOTAL).astype(np.float32)
+
+    ids = _b2_formulas(frame, file)
+    return MaterialSpace(
+        name="B2",
+        ids=ids,
+        descriptors=descriptors,
+        descriptor_names=B2_ELEMENTS,
+        properties=properties,
+    )
+
+
+def _b2_formulas(frame: pd.DataFrame, file: Path) -> np.ndarray:
+    """``"(A{x}B{1-x})C"`` strings from cols 7–12, shape [N]."""
+    parts: list[pd.Series] = []
+    for element_column, percent_column in zip(_B2_FORMULA_ELEMENT_COLUMNS, _B2_FORMULA_PERCENT_COLUMNS):
+        elements = frame[element_column]
+        missing = elements.isna() | (elements.astype(str).str.strip() == "")
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0])
+            raise DataError(f"{file}: column {element_column} (element symbol) is empty at row {row}")
+        percent = _numeric_column(frame, percent_column, file, f"column {percent_column} (percent)")
+        fractions = pd.Series([f"{value / 100:g}" for value in percent], index=frame.index)
+        parts.append(elements.astype(str).str.strip() + fractions)
+    a, b, c = parts
+    # The C site is always fully occupied: drop its "1".
+    c_element = frame[_B2_FORMULA_ELEMENT_COLUMNS[2]].astype(str).str.strip()
+    c_percent = _numeric_column(frame, 12, file, "column 12 (percent)")
+    c = c.where(c_percent != 100.0, c_element)
+    formulas = ("(" + a + b + ")" + c).to_numpy(dtype=object)
+    index = pd.Index(formulas)
+    if not index.is_unique:
+        duplicated = index.duplicated(keep=False)
+        row_ids = frame[17].astype(str).to_numpy(dtype=object)
+        formulas = np.where(duplicated, formulas + "#" + row_ids, formulas)
+    return formulas.astype(str)
+
+
+# --------------------------------------------------------------------------- any CSV
+
+
+def _column_list(columns: object) -> str:
+    names = [str(column) for column in columns]  # type: ignore[attr-defined]
+    shown = ", ".join(names[:30])
+    return shown + (f", … ({len(names)} in all)" if len(names) > 30 else "")
+
+
+def load_csv(
+    path: str | Path,
+    properties: Sequence[str] | str,
+    formula_column: str | None = None,
+    feature_columns: Sequence[str] | None = None,
+    id_column: str | None = None,
+    name: str | None = None,
+) -> MaterialSpace:
+    """A material space from any CSV file with a header row.
+
+    Args:
+        path: the CSV file.
+        properties: names of the property columns (the hidden ground truth); a single
+            string means one property.
+        formula_column: column of chemical formulas; the descriptor is then the element
+            fractions (rows sum to 1) over every element that appears in the file,
+            ordered by atomic number (see :mod:`environment.formula`).
+        feature_columns: numeric columns to use as the descriptor, in the given order.
+            Default when neither this nor ``formula_column`` is given: every numeric
+            column that is not a property, the id column or the formula column.
+        id_column: column of unique candidate labels; default: the row numbers 0..N-1.
+        name: name of the space; default: the file name without extension.
+
+    Returns:
+        MaterialSpace with float32 descriptors [N, d] and float64 properties.
+
+    Raises:
+        DataError: missing file; missing property / feature / formula / id column (named,
+            with the available columns listed); non-numeric or NaN values (column and
+            first bad row named); unparsable formula (row and formula named); duplicate ids.
+        ValueError: both ``formula_column`` and ``feature_columns`` given, or no properties.
+    """
+    file = Path(path)
+    _check_exists(file)
+    property_names = [properties] if isinstance(properties, str) else list(properties)
+    if not property_names:
+        raise ValueError("properties: expected at least one property column name")
+    if formula_column is not None and feature_columns is not None:
+        raise ValueError("pass either formula_column or feature_columns, not both")
+    try:
+        frame = pd.read_csv(file, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{file}: the file is empty; expected a CSV with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{file}: cannot be read as CSV with a header row: {error}") from None
+
+    def require(column: str, role: str) -> None:
+        if column not in frame.columns:
+            raise DataError(
+                f"{file}: {role} column {column!r} not found; available columns: {_column_list(frame.columns)}"
+            )
+
+    for prop in property_names:
+        require(prop, "property")
+    if len(set(property_names)) != len(property_names):
+        raise ValueError(f"properties: duplicate names in {property_names}")
+    if id_column is not None:
+        require(id_column, "id")
+    if formula_column is not None:
+        require(formula_column, "formula")
+    if feature_columns is not None:
+        feature_columns = list(feature_columns)
+        if not feature_columns:
+            raise ValueError("feature_columns: expected at least one column name (or None for the default)")
+        for column in feature_columns:
+            require(column, "feature")
+    if len(frame) == 0:
+        raise DataError(f"{file}: has a header but no data rows")
+
+    table = pd.DataFrame(
+        {prop: _numeric_column(frame, prop, file, f"property column {prop!r}") for prop in property_names}
+    )
+
+    if formula_column is not None:
+        formulas = frame[formula_column]
+        if formulas.isna().any():
+            row = int(np.flatnonzero(formulas.isna().to_numpy())[0])
+            raise DataError(f"{file}: formula column {formula_column!r} is empty at row {row}")
+        try:
+            descriptors, descriptor_names = composition_matrix([str(f) for f in formulas])
+        except FormulaError as error:
+            raise DataError(f"{file}: formula column {formula_column!r}: {error}") from None
+    else:
+        if feature_columns is None:
+            excluded = set(property_names) | {id_column}
+            feature_columns = [
+                column
+                for column in frame.columns
+                if column not in excluded and pd.api.types.is_numeric_dtype(frame[column])
+            ]
+            if not feature_columns:
+                raise DataError(
+                    f"{file}: no numeric descriptor columns besides the properties; pass formula_column "
+                    f"or feature_columns; available columns: {_column_list(frame.columns)}"
+                )
+        overlap = set(feature_columns) & set(property_names)
+        if overlap:
+            raise ValueError(f"feature_columns: {sorted(overlap)} are also properties (that would leak the truth)")
+        descriptors = np.stack(
+            [_numeric_column(frame, column, file, f"feature column {column!r}") for column in feature_columns],
+            axis=1,
+        ).astype(np.float32)
+        descriptor_names = tuple(str(column) for column in feature_columns)
+
+    if id_column is not None:
+        ids_series = frame[id_column]
+        if ids_series.isna().any():
+            row = int(np.flatnonzero(ids_series.isna().to_numpy())[0])
+            raise DataError(f"{file}: id column {id_column!r} is empty at row {row}")
+        duplicated = ids_series.duplicated()
+        if duplicated.any():
+            row = int(np.flatnonzero(duplicated.to_numpy())[0])
+            raise DataError(
+                f"{file}: id column {id_column!r} has duplicate value {ids_series.iloc[row]!r} at row {row}; "
+                "expected unique ids"
+            )
+        ids = ids_series.to_numpy()
+        if ids.dtype.kind not in "iu":
+            ids = ids_series.astype(str).to_numpy(dtype=str)
+    else:
+        ids = np.arange(len(frame))
+
+    return MaterialSpace(
+        name=name if name is not None else file.stem,
+        ids=ids,
+        descriptors=descriptors,
+        descriptor_names=descriptor_names,
+        properties=table,
+    )
+
+
+# --------------------------------------------------------------------------- synthetic world
+
+SYNTHETIC_LENGTHSCALE = 0.35
+"""Lengthscale of the random Fourier features, in composition-fraction units."""
+SYNTHETIC_N_FEATURES = 256
+"""Random Fourier features per latent function."""
+
+
+def _check_int(value: object, parameter: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{parameter} = {value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _composition_candidates(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """n distinct composition vectors [n, d]: each mixes 2 or 3 of the d elements (rows sum to 1)."""
+    rows: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    max_mixed = min(3, d)
+    while len(rows) < n:
+        n_mixed = int(rng.integers(2, max_mixed + 1))
+        elements = rng.choice(d, size=n_mixed, replace=False)
+        row = np.zeros(d, dtype=np.float32)
+        row[elements] = rng.dirichlet(np.ones(n_mixed))
+        key = row.tobytes()
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return np.stack(rows)
+
+
+def _random_fourier_function(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """One smooth random function g(x) = Σ_j a_j cos(w_j·x + b_j) evaluated at x [n, d] → [n]."""
+    d = x.shape[1]
+    w = rng.normal(0.0, 1.0 / SYNTHETIC_LENGTHSCALE, size=(d, SYNTHETIC_N_FEATURES))
+    b = rng.uniform(0.0, 2.0 * np.pi, size=SYNTHETIC_N_FEATURES)
+    a = rng.normal(0.0, np.sqrt(2.0 / SYNTHETIC_N_FEATURES), size=SYNTHETIC_N_FEATURES)
+    return np.cos(x.astype(np.float64) @ w + b) @ a
+
+
+def synthetic_world(
+    n_candidates: int = 2000,
+    n_descriptors: int = 16,
+    n_properties: int = 3,
+    correlation: float = 0.5,
+    seed: int = 0,
+    name: str = "synthetic",
+) -> MaterialSpace:
+    """The built-in default world: composition-like candidates with smooth, correlated properties.
+
+    Candidates mix 2 or 3 of ``n_descriptors`` "elements" ``E0, E1, …`` with Dirichlet(1)
+    fractions (rows sum to 1, no duplicate rows). Properties ``P0, P1, …`` are built from
+    ``n_properties`` independent smooth random functions (random Fourier features,
+    lengthscale :data:`SYNTHETIC_LENGTHSCALE`) evaluated on the candidates, standardized
+    and orthonormalized over the candidates, then mixed with the symmetric square root of
+    the target correlation matrix (1 on the diagonal, ``correlation`` elsewhere). For
+    ``correlation >= 0`` this is "shared component + own component" per property.
+    Each property is finally rescaled to [0, 1] (min 0, max 1, so "90 % of the maximum" is
+    meaningful); the rescaling is affine, so the pairwise Pearson correlation over the
+    candidates equals ``correlation`` up to float rounding.
+
+    Args:
+        n_candidates: N >= n_properties + 2.
+        n_descriptors: d >= 2.
+        n_properties: >= 1.
+        correlation: pairwise Pearson correlation, in [-1/(n_properties-1), 1] (the range in
+            which equal pairwise correlations are possible; [-1, 1] for two properties).
+        seed: integer >= 0; equal seeds give identical worlds.
+        name: name of the space.
+
+    Raises:
+        ValueError: a parameter is out of range (the message names it).
+    """
+    n_properties = _check_int(n_properties, "n_properties", 1)
+    n_candidates = _check_int(n_candidates, "n_candidates", n_properties + 2)
+    n_descriptors = _check_int(n_descriptors, "n_descriptors", 2)
+    seed = _check_int(seed, "seed", 0)
+    if isinstance(correlation, bool) or not isinstance(correlation, numbers.Real) or not np.isfinite(correlation):
+        raise ValueError(f"correlation = {correlation!r}: expected a number in [-1, 1]")
+    lowest = -1.0 / (n_properties - 1) if n_properties > 1 else -1.0
+    if not lowest - 1e-12 <= correlation <= 1.0:
+        raise ValueError(
+            f"correlation = {correlation!r}: expected a number in [{lowest:g}, 1] for "
+            f"n_properties = {n_properties} (equal pairwise correlations below {lowest:g} are impossible)"
+        )
+
+    rng = np.random.default_rng(seed)
+    descriptors = _composition_candidates(rng, n_candidates, n_descriptors)
+    latent = np.stack([_random_fourier_function(rng, descriptors) for _ in range(n_properties)], axis=1)
+    latent -= latent.mean(axis=0)
+    # Orthonormal columns over the candidates: empirical correlation exactly the identity.
+    orthonormal, _ = np.linalg.qr(latent)
+    orthonormal *= np.sqrt(n_candidates)
+    target = np.full((n_properties, n_properties), float(correlation))
+    np.fill_diagonal(target, 1.0)
+    eigenvalues, eigenvectors = np.linalg.eigh(target)
+    mixing = eigenvectors @ np.diag(np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+    values = orthonormal @ mixing
+    values = (values - values.min(axis=0)) / (values.max(axis=0) - values.min(axis=0))
+
+    return MaterialSpace(
+        name=name,
+        ids=np.arange(n_candidates),
+        descriptors=descriptors,
+        descriptor_names=tuple(f"E{j}" for j in range(n_descriptors)),
+        properties=pd.DataFrame({f"P{k}": values[:, k] for k in range(n_properties)}),
+    )
