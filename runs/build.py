@@ -1,0 +1,145 @@
+"""From a validated scenario to the simulation's objects: material space, topology, conditions.
+
+The environment package is imported lazily so that loading and validating scenarios
+needs nothing beyond pydantic and PyYAML.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agents.spec import LabSpec
+from runs.scenario import Scenario, ScenarioError, check_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from environment import MaterialSpace, Topology
+
+
+def build_space(scenario: Scenario) -> MaterialSpace:
+    """Load the scenario's material space and check the labs against it.
+
+    Raises:
+        ScenarioError: no data path for a b2/csv dataset (pass ``--data PATH``), a
+            synthetic-world parameter the generator rejects, a lab property missing from
+            the dataset, or more initial points than candidates.
+        DataError: the data file is missing or unusable (from :mod:`environment`).
+    """
+    from environment import DataError, load_b2, load_csv, synthetic_world
+
+    dataset = scenario.dataset
+    if dataset.kind == "synthetic":
+        params = dataset.model_dump(exclude={"kind"})
+        try:
+            space = synthetic_world(**params)
+        except DataError:
+            raise
+        except ValueError as exc:
+            raise ScenarioError(f"dataset.{exc}") from None
+    else:
+        if dataset.path is None:
+            raise ScenarioError(f"dataset.path: the {dataset.kind} dataset has no file; pass --data PATH")
+        if dataset.kind == "b2":
+            space = load_b2(dataset.path)
+        else:
+            space = load_csv(
+                dataset.path,
+                dataset.properties,
+                formula_column=dataset.formula_column,
+                feature_columns=dataset.feature_columns,
+                id_column=dataset.id_column,
+            )
+    check_properties(scenario, space.property_names)
+    too_many = [
+        f"labs[{i}].initial_points = {lab.initial_points}: more than the {len(space)} candidates of the dataset"
+        for i, lab in enumerate(scenario.labs)
+        if lab.initial_points > len(space)
+    ]
+    if too_many:
+        raise ScenarioError(too_many)
+    return space
+
+
+def build_topology(scenario: Scenario) -> Topology:
+    """The scenario's (networked) topology over its labs, in scenario order.
+
+    Edges without their own ``latency_ticks`` get the topology's ``latency_ticks``.
+    """
+    from environment import Topology
+
+    config = scenario.topology
+    names = scenario.lab_names
+    both_ways = config.bidirectional is not False  # None (unset) means the default, True
+    try:
+        if config.kind == "isolated":
+            return Topology.isolated(names)
+        if config.kind == "complete":
+            return Topology.complete(names, latency_ticks=config.latency_ticks)
+        if config.kind == "ring":
+            return Topology.ring(names, bidirectional=both_ways, latency_ticks=config.latency_ticks)
+        if config.kind == "star":
+            return Topology.star(
+                names, hub=config.hub, bidirectional=both_ways, latency_ticks=config.latency_ticks
+            )
+        edges = [
+            {
+                "source": edge.source,
+                "target": edge.target,
+                "latency_ticks": config.latency_ticks if edge.latency_ticks is None else edge.latency_ticks,
+            }
+            for edge in config.edges or []
+        ]
+        return Topology.from_edges(names, edges)
+    except ValueError as exc:
+        raise ScenarioError(f"topology: {exc}") from None
+
+
+def thresholds_for(scenario: Scenario, space: MaterialSpace) -> dict[str, float]:
+    """Lab -> the headline metric's threshold (property units), goal-aware."""
+    return {
+        lab.name: float(space.threshold(lab.property, scenario.threshold_fraction, lab.goal))
+        for lab in scenario.labs
+    }
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One arm of the comparison: what the network is built from in a trial.
+
+    Attributes:
+        name: "networked", "isolated" or "random".
+        labs: the labs as run in this condition.
+        topology: who may use whose models.
+        isolated_candidates: lab -> number of from-scratch ensembles per action (isolated
+            baseline only; None otherwise).
+    """
+
+    name: str
+    labs: tuple[LabSpec, ...]
+    topology: Topology
+    isolated_candidates: dict[str, int] | None = None
+
+
+def make_conditions(scenario: Scenario, networked_topology: Topology) -> list[Condition]:
+    """The scenario's conditions in run order (networked first, then the baselines).
+
+    - networked: the scenario's labs on its topology;
+    - isolated: no edges; every BO lab chooses among ``1 + in-degree`` from-scratch
+      ensembles, as many candidates as it has in the networked condition (paper: 3);
+    - random: every lab searches at random (no models, so no edges).
+    """
+    from environment import Topology
+
+    labs = tuple(scenario.lab_specs())
+    names = scenario.lab_names
+    conditions = [Condition("networked", labs, networked_topology)]
+    for baseline in scenario.baselines:
+        if baseline == "isolated":
+            candidates = {lab.name: 1 + networked_topology.in_degree(lab.name) for lab in labs if lab.strategy == "bo"}
+            conditions.append(Condition("isolated", labs, Topology.isolated(names), candidates))
+        elif baseline == "random":
+            random_labs = tuple(dataclasses.replace(lab, strategy="random") for lab in labs)
+            conditions.append(Condition("random", random_labs, Topology.isolated(names)))
+        else:  # pragma: no cover - the schema admits only the two above
+            raise ScenarioError(f"baselines: unknown baseline {baseline!r}")
+    return conditions

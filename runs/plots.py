@@ -1,0 +1,106 @@
+"""Figures of a run. Each function draws onto given axes or writes one file.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (Agg canvas), so
+nothing here touches pyplot's global state or the user's interactive backend.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from runs.analysis import CONDITION_ORDER
+
+CONDITION_COLORS = {"networked": "#1f77b4", "isolated": "#ff7f0e", "random": "#7f7f7f"}
+FALLBACK_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def condition_color(condition: str, index: int = 0) -> str:
+    """Fixed colour of a condition (networked blue, isolated orange, random grey)."""
+    return CONDITION_COLORS.get(condition, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+
+
+def ordered_conditions(conditions: Sequence[str]) -> list[str]:
+    """Conditions in the canonical order networked, isolated, random, then the others."""
+    present = list(dict.fromkeys(conditions))
+    return [c for c in CONDITION_ORDER if c in present] + [c for c in present if c not in CONDITION_ORDER]
+
+
+def new_figure(n_panels: int, max_columns: int = 3, panel_size: tuple[float, float] = (4.4, 3.4)) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n_panels`` axes on a grid (row-major); unused grid cells are removed."""
+    columns = max(1, min(n_panels, max_columns))
+    rows = max(1, math.ceil(n_panels / columns))
+    figure = Figure(figsize=(panel_size[0] * columns, panel_size[1] * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = [figure.add_subplot(rows, columns, i + 1) for i in range(n_panels)]
+    return figure, axes
+
+
+def draw_best_so_far(ax: Axes, lab_steps: pd.DataFrame, threshold: float | None = None) -> None:
+    """One lab's best-so-far curves: a thin line per (condition, trial), a bold mean per condition.
+
+    Args:
+        lab_steps: that lab's rows of the step table (``condition, trial, n_obs, best_true_so_far``).
+        threshold: drawn as a dashed horizontal line when given.
+    """
+    conditions = ordered_conditions(lab_steps["condition"])
+    for index, condition in enumerate(conditions):
+        color = condition_color(condition, index)
+        on_top = 2 + len(conditions) - index  # networked drawn above the baselines
+        rows = lab_steps[lab_steps["condition"] == condition]
+        for _, trial in rows.groupby("trial", sort=True):
+            trial = trial.sort_values("n_obs")
+            ax.plot(trial["n_obs"], trial["best_true_so_far"], color=color, alpha=0.3, linewidth=0.7, zorder=on_top)
+        mean = rows.groupby("n_obs")["best_true_so_far"].mean()
+        ax.plot(mean.index, mean.to_numpy(), color=color, linewidth=2.2, label=f"{condition} (mean)", zorder=on_top + 10)
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label="threshold")
+    if "phase" in lab_steps.columns:
+        initial = lab_steps.loc[lab_steps["phase"] == "initial", "n_obs"]
+        if not initial.empty:
+            ax.axvline(initial.max(), color="0.6", linestyle=":", linewidth=1.0, label="end of initial points")
+    ax.set_xlabel("observations (initial points included)")
+    ax.set_ylabel("best true value so far")
+    ax.grid(alpha=0.25)
+
+
+def plot_best_so_far(
+    steps: pd.DataFrame,
+    thresholds: Mapping[str, float],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Write the best-so-far figure: one panel per lab, all conditions overlaid.
+
+    Args:
+        steps: the run's step table (``trial, condition, lab, n_obs, best_true_so_far``;
+            ``property`` and ``phase`` used when present).
+        thresholds: lab -> threshold (dashed line); labs missing here get none.
+        path: output file (format from the suffix, e.g. ``.png``).
+        title: figure title.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+    """
+    labs = list(dict.fromkeys(steps["lab"]))
+    figure, axes = new_figure(len(labs))
+    for ax, lab in zip(axes, labs):
+        lab_steps = steps[steps["lab"] == lab]
+        draw_best_so_far(ax, lab_steps, thresholds.get(lab))
+        prop = lab_steps["property"].iloc[0] if "property" in lab_steps.columns else None
+        if prop is None or str(prop) == str(lab):
+            ax.set_title(f"{prop if prop is not None else lab}")
+        else:
+            ax.set_title(f"{prop} (lab {lab})")
+    if axes:
+        axes[0].legend(fontsize="small", loc="best")
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    return path
