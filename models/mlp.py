@@ -1,0 +1,146 @@
+"""The ensemble member: a plain MLP whose parameters live in one flat float32 vector.
+
+Layout of a member's flat parameter vector for layer sizes (n_0, n_1, ..., n_L):
+for each layer l = 0..L-1 the kernel W_l (row-major, shape [n_l, n_{l+1}]) then the bias
+b_l (shape [n_{l+1}]). Freezing the first k hidden layers therefore freezes the prefix
+``params[:, :layer_offsets(sizes)[k]]``. Stacking members gives an array [n_members, n_params],
+which is what the batched engine, the reference trainer and published snapshots share.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+def layer_sizes_for(n_inputs: int, hidden_layers: Sequence[int]) -> tuple[int, ...]:
+    """(n_inputs, *hidden, 1): the paper's d → 100 → 100 → 10 → 1 by default."""
+    return (int(n_inputs), *(int(w) for w in hidden_layers), 1)
+
+
+def layer_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
+    """Start of each layer's kernel in the flat vector; the last entry is n_params. Shape [L + 1]."""
+    offsets = [0]
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        offsets.append(offsets[-1] + n_in * n_out + n_out)
+    return np.asarray(offsets, dtype=np.int64)
+
+
+def n_params(layer_sizes: Sequence[int]) -> int:
+    return int(layer_offsets(layer_sizes)[-1])
+
+
+def kernel_mask(layer_sizes: Sequence[int]) -> np.ndarray:
+    """True where the flat vector holds a kernel weight (L2-regularized), False for biases. Shape [P]."""
+    mask = np.zeros(n_params(layer_sizes), dtype=np.bool_)
+    for start, n_in, n_out in zip(layer_offsets(layer_sizes)[:-1], layer_sizes[:-1], layer_sizes[1:]):
+        mask[start : start + n_in * n_out] = True
+    return mask
+
+
+def lecun_normal_params(layer_sizes: Sequence[int], n_members: int, rng: np.random.Generator) -> np.ndarray:
+    """Keras ``lecun_normal`` kernels (truncated normal at 2 std, std = sqrt(1/fan_in)/0.8796), zero biases.
+
+    Returns float32 [n_members, n_params].
+    """
+    params = np.zeros((n_members, n_params(layer_sizes)), dtype=np.float32)
+    for start, n_in, n_out in zip(layer_offsets(layer_sizes)[:-1], layer_sizes[:-1], layer_sizes[1:]):
+        std = math.sqrt(1.0 / n_in) / 0.87962566103423978
+        size = n_members * n_in * n_out
+        draws = rng.standard_normal(size)
+        bad = np.abs(draws) > 2.0
+        while bad.any():  # resample outside ±2 std: a truncated normal, as Keras does
+            draws[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(draws) > 2.0
+        params[:, start : start + n_in * n_out] = (draws * std).reshape(n_members, -1)
+    return params
+
+
+def unflatten(flat: np.ndarray | torch.Tensor, layer_sizes: Sequence[int]) -> list[tuple]:
+    """Split one member's flat vector [P] into [(W_l [n_in, n_out], b_l [n_out]), ...] (views)."""
+    out = []
+    for start, n_in, n_out in zip(layer_offsets(layer_sizes)[:-1], layer_sizes[:-1], layer_sizes[1:]):
+        start = int(start)
+        w = flat[start : start + n_in * n_out].reshape(n_in, n_out)
+        b = flat[start + n_in * n_out : start + n_in * n_out + n_out]
+        out.append((w, b))
+    return out
+
+
+class MLP(nn.Module):
+    """One ensemble member as a ``torch.nn.Module``: Linear layers with SELU on every layer.
+
+    ``output_activation`` puts SELU on the output too (the authors' code does).
+    Kernels are stored Keras-style as [n_in, n_out] so flat vectors round-trip exactly.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], output_activation: bool = True):
+        super().__init__()
+        self.layer_sizes = tuple(int(s) for s in layer_sizes)
+        self.output_activation = output_activation
+        self.kernels = nn.ParameterList(
+            nn.Parameter(torch.zeros(n_in, n_out)) for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n_out)) for n_out in self.layer_sizes[1:])
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, layer_sizes: Sequence[int], output_activation: bool = True) -> "MLP":
+        model = cls(layer_sizes, output_activation)
+        model.load_flat(flat)
+        return model
+
+    def load_flat(self, flat: np.ndarray) -> None:
+        with torch.no_grad():
+            for (w, b), kernel, bias in zip(unflatten(np.asarray(flat, np.float32), self.layer_sizes), self.kernels, self.biases):
+                kernel.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+                bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+
+    def to_flat(self) -> np.ndarray:
+        parts = []
+        for kernel, bias in zip(self.kernels, self.biases):
+            parts += [kernel.detach().reshape(-1), bias.detach()]
+        return torch.cat(parts).numpy().astype(np.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [batch, n_inputs] → [batch] predictions (standardized target units)."""
+        last = len(self.kernels) - 1
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            x = torch.addmm(bias, x, kernel)
+            if i < last or self.output_activation:
+                x = torch.nn.functional.selu(x)
+        return x[:, 0]
+
+
+def predict_ensemble(
+    params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True, chunk: int = 8192
+) -> np.ndarray:
+    """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
+
+    Members are stacked and evaluated with batched matmuls (torch, no autograd).
+    """
+    params_t = torch.from_numpy(np.ascontiguousarray(params, dtype=np.float32))
+    n_layers = len(layer_sizes) - 1
+    offsets = layer_offsets(layer_sizes)
+    weights = []
+    for l in range(n_layers):
+        n_in, n_out, start = layer_sizes[l], layer_sizes[l + 1], int(offsets[l])
+        w = params_t[:, start : start + n_in * n_out].reshape(-1, n_in, n_out)
+        b = params_t[:, start + n_in * n_out : start + n_in * n_out + n_out].unsqueeze(1)
+        weights.append((w, b))
+    out = np.empty((params.shape[0], X.shape[0]), dtype=np.float32)
+    with torch.no_grad():
+        for lo in range(0, X.shape[0], chunk):
+            h = torch.from_numpy(np.ascontiguousarray(X[lo : lo + chunk], dtype=np.float32))
+            h = h.unsqueeze(0).expand(params.shape[0], -1, -1)
+            for l, (w, b) in enumerate(weights):
+                h = torch.baddbmm(b, h, w)
+                if l < n_layers - 1 or output_activation:
+                    h = torch.nn.functional.selu(h)
+            out[:, lo : lo + chunk] = h[:, :, 0].numpy()
+    return out
