@@ -10,9 +10,9 @@ from .oracle import Oracle
 from .topology import BUILDERS, Topology, build_topology
 from .transfer_log import TransferLog
 
-# ExplorationNetwork is exported by network.py (added by the integrator)
 
 __all__ = [
+    "ExplorationNetwork",
     "BUILDERS",
     "DataError",
     "MaterialSpace",
@@ -26,3 +26,5 @@ __all__ = [
     "load_csv",
     "synthetic_world",
 ]
+
+from .network import ExplorationNetwork  # noqa: E402  (after the pieces it is built from)

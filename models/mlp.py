@@ -136,7 +136,7 @@ def predict_ensemble(
     out = np.empty((params.shape[0], X.shape[0]), dtype=np.float32)
     with torch.no_grad():
         for lo in range(0, X.shape[0], chunk):
-            h = torch.from_numpy(np.ascontiguousarray(X[lo : lo + chunk], dtype=np.float32))
+            h = torch.tensor(X[lo : lo + chunk], dtype=torch.float32)  # a copy: X may be read-only
             h = h.unsqueeze(0).expand(params.shape[0], -1, -1)
             for l, (w, b) in enumerate(weights):
                 h = torch.baddbmm(b, h, w)

@@ -1,0 +1,143 @@
+"""The Mesa model of a lab network: one ``step()`` is one tick of the shared clock.
+
+Synchronous semantics (DESIGN.md): every lab acting at tick t plans its candidates from the models
+published up to the end of tick t-1, all acting labs' candidates are trained in ONE batched engine
+call, then each lab selects, acquires, measures and publishes (usable by neighbours from t+1).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from agents import BayesianOptimizationLab, ExplorationLab, LabSpec, RandomSearchLab
+from models import LearnerConfig, TrainJob, TrainResult, layer_sizes_for, train_jobs
+
+from .broker import ModelBroker
+from .material_space import MaterialSpace
+from .oracle import Oracle
+from .topology import Topology
+from .transfer_log import TransferLog
+
+Trainer = Callable[[Sequence[TrainJob], np.ndarray, Sequence[int], LearnerConfig], list[TrainResult]]
+
+STREAM_ORACLE = 3
+
+
+class ExplorationNetwork(mesa.Model):
+    """A network of labs exploring one material space.
+
+    Args:
+        space: candidate materials and their hidden ground truth.
+        labs: one ``LabSpec`` per lab; names must be the topology's nodes.
+        topology: who may use whose models (edge q→p: p uses q's), with latencies.
+        learner: training hyperparameters shared by all labs.
+        seed: the trial seed; initial points depend only on (seed, lab position).
+        isolated_candidates: lab → number of from-scratch ensembles; set for the isolated
+            baseline (the lab then ignores neighbours).
+        trainer: the training function (default the batched engine; tests may pass the reference).
+    """
+
+    def __init__(
+        self,
+        space: MaterialSpace,
+        labs: Sequence[LabSpec],
+        topology: Topology,
+        learner: LearnerConfig | None = None,
+        seed: int = 0,
+        isolated_candidates: Mapping[str, int] | None = None,
+        trainer: Trainer = train_jobs,
+    ) -> None:
+        super().__init__(seed=seed)
+        self.space = space
+        self.learner = learner or LearnerConfig()
+        self.topology = topology
+        self.trainer = trainer
+        self.trial_seed = int(seed)
+        self.tick = 0
+        self._check(labs, topology, isolated_candidates)
+        self.broker = ModelBroker(topology)
+        self.transfer_log = TransferLog()
+        self.layer_sizes = layer_sizes_for(space.n_descriptors, self.learner.hidden_layers)
+        self.lab_property = {spec.name: spec.property for spec in labs}
+        for index, spec in enumerate(labs):
+            oracle = Oracle(
+                space, spec.property, noise_std=spec.noise_std, bias=spec.bias,
+                seed=np.random.SeedSequence([self.trial_seed, index, STREAM_ORACLE]),
+            )
+            if spec.strategy == "random":
+                lab: ExplorationLab = RandomSearchLab(self, spec, index, space, oracle, self.trial_seed)
+            else:
+                lab = BayesianOptimizationLab(
+                    self, spec, index, space, oracle, self.trial_seed,
+                    exchange=self.broker, transfers=self.transfer_log, learner=self.learner,
+                    layer_sizes=self.layer_sizes,
+                    isolated_candidates=None if isolated_candidates is None else isolated_candidates.get(spec.name),
+                )
+            lab.measure_initial_points()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "tick": "tick",
+                "transfers_built": lambda m: len(m.transfer_log),
+                "mean_best_true_so_far": lambda m: float(np.mean([a.best_true_so_far for a in m.agents])),
+            },
+            agent_reporters={"lab": "name", "n_obs": "n_obs", "best_true_so_far": "best_true_so_far"},
+        )
+
+    @staticmethod
+    def _check(labs: Sequence[LabSpec], topology: Topology, isolated_candidates: Mapping[str, int] | None) -> None:
+        names = [spec.name for spec in labs]
+        if not names:
+            raise ValueError("a network needs at least one lab")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"lab names must be unique; repeated: {duplicates}")
+        missing = sorted(set(names) ^ set(topology.names))
+        if missing:
+            raise ValueError(f"labs and topology nodes differ: {missing} (labs: {names}, topology: {list(topology.names)})")
+        unknown = sorted(set(isolated_candidates or {}) - set(names))
+        if unknown:
+            raise ValueError(f"isolated_candidates names unknown labs: {unknown}")
+
+    @property
+    def labs(self) -> mesa.agent.AgentSet:
+        return self.agents
+
+    def step(self) -> None:
+        """Advance one tick: plan every acting lab, train all candidates in one pass, act."""
+        tick = self.tick
+        acting = [lab for lab in self.agents if lab.acts_at(tick)]
+        plans = [lab.plan_training(tick) for lab in acting]
+        jobs = [cand.job for plan in plans for cand in plan]
+        results = self.trainer(jobs, self.space.descriptors, self.layer_sizes, self.learner) if jobs else []
+        start = 0
+        for lab, plan in zip(acting, plans):
+            lab.complete_action(tick, results[start : start + len(plan)])
+            start += len(plan)
+        self.datacollector.collect(self)
+        self.tick += 1
+
+    def run(self, horizon_ticks: int, progress: Callable[[int], None] | None = None) -> None:
+        """Run ticks until ``self.tick == horizon_ticks``; ``progress(tick)`` after each finished tick."""
+        if horizon_ticks < 0:
+            raise ValueError(f"horizon_ticks = {horizon_ticks}: expected >= 0")
+        while self.tick < horizon_ticks:
+            self.step()
+            if progress is not None:
+                progress(self.tick - 1)
+
+    def step_table(self) -> pd.DataFrame:
+        """One row per observation of every lab (initial points at tick -1), in time order."""
+        rows = [row for lab in self.agents for row in lab.log]
+        table = pd.DataFrame(rows)
+        if table.empty:
+            return table
+        order = {spec: i for i, spec in enumerate(lab.name for lab in self.agents)}
+        table["_lab_order"] = table["lab"].map(order)
+        table = table.sort_values(["tick", "_lab_order", "n_obs"], kind="stable").drop(columns="_lab_order")
+        return table.reset_index(drop=True)
+
+    def transfer_table(self) -> pd.DataFrame:
+        return self.transfer_log.to_frame()
