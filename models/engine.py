@@ -319,20 +319,40 @@ def _train_member(
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _train_all(
-    theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, is_kernel, firsts, schedule,
+    theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, is_kernel, firsts, bins, bin_starts,
     lr, l2, epochs, patience, batch_size, out_act, val_mse, best_epoch, epochs_run,
 ):
-    for s in prange(theta.shape[0]):
-        m = schedule[s]
-        p = theta[m].copy()
-        v, be, er = _train_member(
-            p, X, rows_t[m, : nt[m]], y_t[m, : nt[m]], rows_v[m, : nv[m]], y_v[m, : nv[m]], seeds[m],
-            sizes, offsets, is_kernel, firsts[m], lr, l2, epochs, patience, batch_size, out_act,
-        )
-        theta[m, :] = p
-        val_mse[m] = v
-        best_epoch[m] = be
-        epochs_run[m] = er
+    # one parallel iteration per bin; a bin's members run one after another on one thread
+    for b in prange(bin_starts.shape[0] - 1):
+        for s in range(bin_starts[b], bin_starts[b + 1]):
+            m = bins[s]
+            p = theta[m].copy()
+            v, be, er = _train_member(
+                p, X, rows_t[m, : nt[m]], y_t[m, : nt[m]], rows_v[m, : nv[m]], y_v[m, : nv[m]], seeds[m],
+                sizes, offsets, is_kernel, firsts[m], lr, l2, epochs, patience, batch_size, out_act,
+            )
+            theta[m, :] = p
+            val_mse[m] = v
+            best_epoch[m] = be
+            epochs_run[m] = er
+
+
+def balanced_bins(costs: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split members into ``n_bins`` groups of near-equal total cost (greedy, heaviest first).
+
+    numba's prange hands each thread one contiguous block of iterations whatever the chunk
+    size, so the engine balances the work itself: returns (members ordered bin by bin, bin
+    start offsets [n_bins + 1]). Which thread trains a member never changes its result.
+    """
+    n_bins = max(1, min(int(n_bins), len(costs)))
+    loads = np.zeros(n_bins)
+    members: list[list[int]] = [[] for _ in range(n_bins)]
+    for m in np.argsort(-np.asarray(costs, dtype=np.float64), kind="stable"):
+        b = int(np.argmin(loads))
+        members[b].append(int(m))
+        loads[b] += costs[m]
+    starts = np.cumsum([0] + [len(group) for group in members]).astype(np.int64)
+    return np.asarray([m for group in members for m in group], dtype=np.int64), starts
 
 
 # --------------------------------------------------------------------------- public API
@@ -389,16 +409,15 @@ def train_jobs(
     best_epoch = np.zeros(n_total, np.int64)
     epochs_run = np.zeros(n_total, np.int64)
     firsts_arr = np.asarray(firsts, np.int64)
-    # heaviest members first (longest-processing-time order), handed out one at a time
-    flops = (nt + nv) * np.array([_member_cost(sizes, f) for f in firsts_arr])
-    schedule = np.argsort(-flops, kind="stable").astype(np.int64)
-    with numba.parallel_chunksize(1):
-        _train_all(
-            theta, X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr, np.concatenate(seeds),
-            sizes, offsets, kernel_mask(layer_sizes), firsts_arr, schedule,
-            float(config.learning_rate), float(config.l2), int(config.epochs), int(config.patience),
-            int(config.batch_size), bool(config.output_activation), val_mse, best_epoch, epochs_run,
-        )
+    # estimated cost = (rows x multiply-adds of the trainable layers); balanced over the threads
+    costs = (nt + nv) * np.array([_member_cost(sizes, f) for f in firsts_arr])
+    bins, bin_starts = balanced_bins(costs, numba.get_num_threads())
+    _train_all(
+        theta, X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr, np.concatenate(seeds),
+        sizes, offsets, kernel_mask(layer_sizes), firsts_arr, bins, bin_starts,
+        float(config.learning_rate), float(config.l2), int(config.epochs), int(config.patience),
+        int(config.batch_size), bool(config.output_activation), val_mse, best_epoch, epochs_run,
+    )
     results, lo = [], 0
     for job in jobs:
         hi = lo + job.n_members

@@ -118,11 +118,12 @@ class MLP(nn.Module):
 
 
 def predict_ensemble(
-    params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True, chunk: int = 8192
+    params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True, chunk: int = 1024
 ) -> np.ndarray:
     """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
 
-    Members are stacked and evaluated with batched matmuls (torch, no autograd).
+    Members are stacked and evaluated with batched matmuls (torch, no autograd). Rows go in
+    chunks of 1,024: large chunks touch ~200 MB of fresh pages per call and run 2x slower.
     """
     params_t = torch.from_numpy(np.ascontiguousarray(params, dtype=np.float32))
     n_layers = len(layer_sizes) - 1
