@@ -31,7 +31,8 @@ Rows of the table
     member-optimizer-steps per second; achieved GFLOP/s (2*n_in*n_out per row per trainable
     layer forward, x3 for forward+backward on training rows, x1 for the per-epoch validation
     forward) beside the machine's dense float32 matmul rate (torch and numpy).
-(c) a full paper trial: ``bench_full_trial`` is a placeholder for the integrator; the table
+(c) a full paper trial: measured by ``benchmarks/bench_paper_trial.py`` (which also projects the
+    reference from a cost it measures in its own run); this table repeats that measurement and
     projects the reference's cost from (a)'s per-member-step cost x the trial's optimizer steps.
 Peak memory: peak resident set size (VmHWM, reset before each part where Linux allows it).
 """
@@ -568,10 +569,8 @@ def profile_lab_step(setup: LabStepSetup, parts: dict[str, float]) -> list[str]:
     _, t_transfer = median_time(lambda: train_jobs(jobs[1:], X, setup.sizes, setup.config), 3)
     _, t_together = median_time(lambda: train_jobs(jobs, X, setup.sizes, setup.config), 3)
     params = jobs[0].params
-    _, t_small_chunk = median_time(lambda: predict_ensemble(params, setup.sizes, X, chunk=1024), 3)
-    _, t_default_chunk = median_time(lambda: predict_ensemble(params, setup.sizes, X), 3)
+    _, t_predict = median_time(lambda: predict_ensemble(params, setup.sizes, X), 3)
     faults = minor_page_faults(lambda: predict_ensemble(params, setup.sizes, X))
-    same = np.array_equal(predict_ensemble(params, setup.sizes, X, chunk=1024), predict_ensemble(params, setup.sizes, X))
     lines += [
         "",
         "Inside the two big parts (medians of 3, separate calls):",
@@ -580,12 +579,8 @@ def profile_lab_step(setup: LabStepSetup, parts: dict[str, float]) -> list[str]:
         f"on the {len(jobs) - 1} transferred ensembles alone ({(len(jobs) - 1) * setup.config.n_members} members, "
         f"frozen prefix computed once, 100->10->1 trained): {seconds(t_transfer)}; all together in one call: "
         f"{seconds(t_together)}.",
-        f"- predict_ensemble over {X.shape[0]} materials: {seconds(t_default_chunk)} with the default chunk of 8192 "
-        f"rows, {seconds(t_small_chunk)} with chunk=1024 (predictions bitwise equal: {same}). The "
-        f"[K, chunk, 100] float32 intermediates of 8192-row chunks ({params.shape[0] * 8192 * 100 * 4 / 1e6:.0f} MB "
-        f"each) do not fit in cache, and each call touches fresh memory ({faults:,} minor page faults, "
-        f"{faults * 4096 / 1e6:.0f} MB at 4 KiB pages); the time is torch.baddbmm and torch.selu (see the "
-        "profile below) and varies from call to call.",
+        f"- predict_ensemble over {X.shape[0]} materials ({params.shape[0]} members, one addmm per layer "
+        f"per member): {seconds(t_predict)}; {faults:,} minor page faults per call.",
     ]
     profiler = cProfile.Profile()
     profiler.enable()
@@ -595,15 +590,6 @@ def profile_lab_step(setup: LabStepSetup, parts: dict[str, float]) -> list[str]:
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(8)
     body = [line for line in buffer.getvalue().splitlines() if line.strip()]
     start = next((i for i, line in enumerate(body) if line.lstrip().startswith("ncalls")), 0)
-    if t_together > 1.15 * (t_scratch + t_transfer):
-        share = first_block_share(jobs, setup.sizes, numba.get_num_threads())
-        lines.append(
-            f"- One call with all {sum(j.n_members for j in jobs)} members is slower than the two separate calls added up: the engine orders "
-            "members heaviest first and numba's prange hands each thread one contiguous equal-count block of "
-            "that order (parallel_chunksize(1) does not make it dynamic here), so the first thread gets all "
-            f"from-scratch members ({100 * share:.0f} % of the work) while the other trains the cheap "
-            "transferred ones and then idles."
-        )
     lines += ["", "cProfile of one engine lab step (top 8 by own time):", "", "```", *body[start:], "```"]
     return lines
 
@@ -760,17 +746,6 @@ def tick_jobs(settings: Settings, seed: int = 3) -> tuple[MaterialSpace, list[li
     return world, labs, sizes, config
 
 
-def first_block_share(jobs: Sequence[TrainJob], sizes: Sequence[int], n_threads: int) -> float:
-    """Share of the estimated work in the first contiguous 1/n_threads of the engine's heaviest-first
-    member order: what one thread gets if prange splits the iterations into equal-count blocks."""
-    costs = np.sort(np.concatenate([
-        np.full(job.n_members, (len(job.train_rows) + len(job.val_rows))
-                * sum(sizes[l] * sizes[l + 1] for l in range(job.frozen_layers, len(sizes) - 1)), dtype=np.float64)
-        for job in jobs
-    ]))[::-1]
-    return float(costs[: math.ceil(len(costs) / n_threads)].sum() / costs.sum())
-
-
 def job_flops(job: TrainJob, result: TrainResult, sizes: Sequence[int]) -> float:
     """Useful float ops: trainable layers, 3x forward cost on training rows, 1x on validation rows."""
     per_row = sum(2 * sizes[l] * sizes[l + 1] for l in range(job.frozen_layers, len(sizes) - 1))
@@ -820,11 +795,10 @@ def bench_tick(settings: Settings, report: Report) -> None:
     report.add(part, "gain of one fused call over lab-by-lab", f"{t_by_lab / t_fused:.2f}x", f">= {TARGET_FUSION_GAIN:.0f}x",
                f"each lab alone already has {min(per_lab)}-{max(per_lab)} independent members for "
                f"{threads} threads, so fusing can only remove per-call overhead and the end-of-call load "
-               "imbalance; both suffer the same split of the member schedule (next rows)")
+               "imbalance")
     report.add(part, "engine, all labs in one call, numba.set_num_threads(1)", seconds(t_one_thread))
     report.add(part, f"parallel speed-up, {threads} threads vs 1", f"{t_one_thread / t_fused:.2f}x", f"~{threads}x",
-               f"the first contiguous 1/{threads} of the heaviest-first member schedule holds "
-               f"{100 * first_block_share(all_jobs, sizes, threads):.0f} % of the work")
+               "members are packed into one bin per thread by estimated cost (models.engine.balanced_bins)")
     report.add(part, "throughput, member-optimizer-steps per second", f"{steps / t_fused:,.0f}", "",
                f"{steps:,} steps of batch <= {config.batch_size}")
     report.add(part, "engine achieved GFLOP/s", f"{flops / t_fused / 1e9:.1f}", "",
@@ -851,18 +825,18 @@ def paper_trial_member_steps(config: LearnerConfig, periods: Sequence[int] = (1,
     return total
 
 
-def bench_full_trial(*args, **kwargs):
-    """PLACEHOLDER — the integrator fills this in: time one full paper-1 trial (3 labs M/Tc/Sp, periods
-    1/3/9, 300 ticks, networked) through ``environment.network`` with the engine."""
-    raise NotImplementedError("needs environment.network — added by the integrator")
+def measured_full_trial() -> str:
+    """The engine's measured full trial, from ``benchmarks/bench_paper_trial.py`` (its own run)."""
+    path = ROOT / "docs/benchmarks/paper_trial.json"
+    if not path.exists():
+        return "not measured: run benchmarks/bench_paper_trial.py"
+    return json.loads(path.read_text())["engine wall time"]
 
 
 def bench_trial_projection(costs: dict[str, float], report: Report) -> None:
     part = "c"
-    try:
-        bench_full_trial()
-    except NotImplementedError as error:
-        report.add(part, "full paper trial, engine (measured)", "not measured", "", str(error))
+    report.add(part, "full paper trial, engine (measured)", measured_full_trial(), "<= 5 min",
+               "benchmarks/bench_paper_trial.py: one networked 300-tick trial on B2, its own run")
     config = LearnerConfig()
     steps = paper_trial_member_steps(config)
     slots = 3 * config.n_members

@@ -118,30 +118,23 @@ class MLP(nn.Module):
 
 
 def predict_ensemble(
-    params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True, chunk: int = 1024
+    params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True
 ) -> np.ndarray:
     """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
 
-    Members are stacked and evaluated with batched matmuls (torch, no autograd). Rows go in
-    chunks of 1,024: large chunks touch ~200 MB of fresh pages per call and run 2x slower.
+    One member at a time, each layer one ``addmm`` over all rows (torch, no autograd): measured
+    faster on CPU than one ``baddbmm`` over stacked members, whose input must be replicated K times.
     """
     params_t = torch.from_numpy(np.ascontiguousarray(params, dtype=np.float32))
-    n_layers = len(layer_sizes) - 1
-    offsets = layer_offsets(layer_sizes)
-    weights = []
-    for l in range(n_layers):
-        n_in, n_out, start = layer_sizes[l], layer_sizes[l + 1], int(offsets[l])
-        w = params_t[:, start : start + n_in * n_out].reshape(-1, n_in, n_out)
-        b = params_t[:, start + n_in * n_out : start + n_in * n_out + n_out].unsqueeze(1)
-        weights.append((w, b))
+    x = torch.tensor(X, dtype=torch.float32)  # a copy: X may be read-only
+    last = len(layer_sizes) - 2
     out = np.empty((params.shape[0], X.shape[0]), dtype=np.float32)
     with torch.no_grad():
-        for lo in range(0, X.shape[0], chunk):
-            h = torch.tensor(X[lo : lo + chunk], dtype=torch.float32)  # a copy: X may be read-only
-            h = h.unsqueeze(0).expand(params.shape[0], -1, -1)
-            for l, (w, b) in enumerate(weights):
-                h = torch.baddbmm(b, h, w)
-                if l < n_layers - 1 or output_activation:
+        for k in range(params.shape[0]):
+            h = x
+            for l, (w, b) in enumerate(unflatten(params_t[k], layer_sizes)):
+                h = torch.addmm(b, h, w)
+                if l < last or output_activation:
                     h = torch.nn.functional.selu(h)
-            out[:, lo : lo + chunk] = h[:, :, 0].numpy()
+            out[k] = h[:, 0].numpy()
     return out

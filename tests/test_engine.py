@@ -234,7 +234,7 @@ def test_predict_ensemble_equals_per_member_torch_forward(world):
     X = world[0]
     params = lecun_normal_params(SIZES, 5, np.random.default_rng(10))
     for output_activation in (True, False):
-        stacked = predict_ensemble(params, SIZES, X, output_activation=output_activation, chunk=128)
+        stacked = predict_ensemble(params, SIZES, X, output_activation=output_activation)
         assert stacked.shape == (5, N_ROWS) and stacked.dtype == np.float32
         with torch.no_grad():
             expected = np.stack(
