@@ -59,6 +59,7 @@ class Candidate:
     source: str  # the lab whose weights it starts from (the lab itself for from-scratch models)
     kind: str  # "scratch" | "transfer"
     job: TrainJob
+    source_property: str  # the property the source lab's model predicts
 
 
 class ExplorationLab(mesa.Agent):
@@ -226,11 +227,12 @@ class BayesianOptimizationLab(ExplorationLab):
         def fresh(slot: int) -> np.ndarray:
             return lecun_normal_params(self.layer_sizes, k, self.rng(STREAM_TRAINING, tick, slot, 1))
 
-        candidates = [Candidate(self.name, self.name, "scratch", job(0, fresh(0), 0))]
+        own = self.spec.property
+        candidates = [Candidate(self.name, self.name, "scratch", job(0, fresh(0), 0), own)]
         if self.isolated_candidates is not None:
             for slot in range(1, self.isolated_candidates):
                 label = f"{self.name}#{slot + 1}"
-                candidates.append(Candidate(label, self.name, "scratch", job(slot, fresh(slot), 0)))
+                candidates.append(Candidate(label, self.name, "scratch", job(slot, fresh(slot), 0), own))
         else:
             for slot, (source, snapshot) in enumerate(self.exchange.available_for(self.name, tick).items(), 1):
                 if snapshot.layer_sizes != self.layer_sizes:
@@ -238,9 +240,8 @@ class BayesianOptimizationLab(ExplorationLab):
                         f"lab {self.name!r} cannot transfer from {source!r}: architecture "
                         f"{snapshot.layer_sizes} differs from {self.layer_sizes}"
                     )
-                candidates.append(
-                    Candidate(source, source, "transfer", job(slot, snapshot.params.copy(), self.learner.frozen_layers))
-                )
+                transferred = job(slot, snapshot.params.copy(), self.learner.frozen_layers)
+                candidates.append(Candidate(source, source, "transfer", transferred, snapshot.property))
         self._planned = candidates
         return candidates
 
@@ -254,10 +255,9 @@ class BayesianOptimizationLab(ExplorationLab):
         local_loss = losses[0]
         for cand, loss in zip(candidates, losses):
             if cand.kind == "transfer":
-                source_property = getattr(self.model, "lab_property", {}).get(cand.source)
                 self.transfers.record(
                     tick, cand.source, self.name, loss, local_loss, cand is chosen,
-                    source_property=source_property, target_property=self.spec.property,
+                    source_property=cand.source_property, target_property=self.spec.property,
                 )
         mean, std = self._standardization
         preds = predict_ensemble(chosen_result.params, self.layer_sizes, self.space.descriptors, self.learner.output_activation)

@@ -61,7 +61,6 @@ class ExplorationNetwork(mesa.Model):
         self.broker = ModelBroker(topology)
         self.transfer_log = TransferLog()
         self.layer_sizes = layer_sizes_for(space.n_descriptors, self.learner.hidden_layers)
-        self.lab_property = {spec.name: spec.property for spec in labs}
         for index, spec in enumerate(labs):
             oracle = Oracle(
                 space, spec.property, noise_std=spec.noise_std, bias=spec.bias,

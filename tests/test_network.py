@@ -64,6 +64,7 @@ def test_broker_respects_edge_direction(space):
     net = run(space, Topology.from_edges(NAMES, [("A", "B")]), ticks=3)
     transfers = net.transfer_table()
     assert set(zip(transfers.source, transfers.target)) == {("A", "B")}
+    assert set(zip(transfers.source_property, transfers.target_property)) == {("P0", "P1")}
     acts = acquisitions(net)
     assert (acts[acts.lab != "B"].n_candidates == 1).all()
 
