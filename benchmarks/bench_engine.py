@@ -42,6 +42,7 @@ import argparse
 import cProfile
 import datetime
 import io
+import json
 import math
 import os
 import platform
@@ -827,7 +828,7 @@ def paper_trial_member_steps(config: LearnerConfig, periods: Sequence[int] = (1,
 
 def measured_full_trial() -> str:
     """The engine's measured full trial, from ``benchmarks/bench_paper_trial.py`` (its own run)."""
-    path = ROOT / "docs/benchmarks/paper_trial.json"
+    path = REPO_ROOT / "docs/benchmarks/paper_trial.json"
     if not path.exists():
         return "not measured: run benchmarks/bench_paper_trial.py"
     return json.loads(path.read_text())["engine wall time"]

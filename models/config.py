@@ -1,7 +1,7 @@
 """Learner settings: the paper's hyperparameters as one validated dataclass."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -117,24 +117,47 @@ class MLP(nn.Module):
         return x[:, 0]
 
 
+PREDICT_CHUNK_ROWS = 512
+"""Rows per block in :func:`predict_ensemble`: small enough that every member's activations of a
+block stay in cache (measured fastest of 256-2048 on the B2 space, 2 cores)."""
+
+
 def predict_ensemble(
     params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True
 ) -> np.ndarray:
     """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
 
-    One member at a time, each layer one ``addmm`` over all rows (torch, no autograd): measured
-    faster on CPU than one ``baddbmm`` over stacked members, whose input must be replicated K times.
+    Rows go in blocks of :data:`PREDICT_CHUNK_ROWS`. In each block the first layer of all K members
+    is one ``addmm`` (their kernels side by side, so the input is read once) and every later layer
+    one ``baddbmm`` over the members; SELU runs in place. No autograd. Equal to a per-member
+    :class:`MLP` forward up to float32 rounding (tested).
     """
-    params_t = torch.from_numpy(np.ascontiguousarray(params, dtype=np.float32))
+    params = np.ascontiguousarray(params, dtype=np.float32)
+    if params.ndim != 2:
+        raise ValueError(f"params must be [members, parameters], got shape {params.shape}")
+    n_members, n_rows = params.shape[0], X.shape[0]
+    params_t = torch.from_numpy(params)
+    members = [unflatten(params_t[k], layer_sizes) for k in range(n_members)]
+    first_kernel = torch.cat([m[0][0] for m in members], dim=1)  # [d, K*h1]
+    first_bias = torch.cat([m[0][1] for m in members])
+    later = [
+        (torch.stack([m[l][1] for m in members])[:, None, :], torch.stack([m[l][0] for m in members]))
+        for l in range(1, len(layer_sizes) - 1)
+    ]
     x = torch.tensor(X, dtype=torch.float32)  # a copy: X may be read-only
+    out = torch.empty((n_members, n_rows), dtype=torch.float32)
+    selu = torch.nn.functional.selu
     last = len(layer_sizes) - 2
-    out = np.empty((params.shape[0], X.shape[0]), dtype=np.float32)
-    with torch.no_grad():
-        for k in range(params.shape[0]):
-            h = x
-            for l, (w, b) in enumerate(unflatten(params_t[k], layer_sizes)):
-                h = torch.addmm(b, h, w)
+    with torch.inference_mode():
+        for start in range(0, n_rows, PREDICT_CHUNK_ROWS):
+            stop = min(start + PREDICT_CHUNK_ROWS, n_rows)
+            h = torch.addmm(first_bias, x[start:stop], first_kernel)
+            if last > 0 or output_activation:
+                selu(h, inplace=True)
+            h = h.view(stop - start, n_members, layer_sizes[1]).transpose(0, 1)  # [K, rows, h1]
+            for l, (bias, kernel) in enumerate(later, start=1):
+                h = torch.baddbmm(bias, h, kernel)
                 if l < last or output_activation:
-                    h = torch.nn.functional.selu(h)
-            out[k] = h[:, 0].numpy()
-    return out
+                    selu(h, inplace=True)
+            out[:, start:stop] = h[:, :, 0]
+    return out.numpy()

@@ -19,7 +19,15 @@ import torch
 
 from models.config import LearnerConfig
 from models.engine import TrainJob, TrainResult, epoch_order, train_jobs
-from models.mlp import MLP, kernel_mask, layer_offsets, layer_sizes_for, lecun_normal_params, predict_ensemble
+from models.mlp import (
+    MLP,
+    PREDICT_CHUNK_ROWS,
+    kernel_mask,
+    layer_offsets,
+    layer_sizes_for,
+    lecun_normal_params,
+    predict_ensemble,
+)
 from models.reference import train_jobs_reference
 
 N_ROWS, N_SLOTS = 300, 39
@@ -231,11 +239,12 @@ def test_epoch_order_is_a_seeded_permutation():
 
 
 def test_predict_ensemble_equals_per_member_torch_forward(world):
-    X = world[0]
+    rows = 2 * PREDICT_CHUNK_ROWS + 37  # several blocks, the last one partial
+    X = np.tile(world[0], (rows // N_ROWS + 1, 1))[:rows]
     params = lecun_normal_params(SIZES, 5, np.random.default_rng(10))
     for output_activation in (True, False):
         stacked = predict_ensemble(params, SIZES, X, output_activation=output_activation)
-        assert stacked.shape == (5, N_ROWS) and stacked.dtype == np.float32
+        assert stacked.shape == (5, rows) and stacked.dtype == np.float32
         with torch.no_grad():
             expected = np.stack(
                 [MLP.from_flat(p, SIZES, output_activation)(torch.from_numpy(X)).numpy() for p in params]
