@@ -125,6 +125,7 @@ def reproduce(
     learner: Mapping[str, Any] | None = None,
     progress: bool = True,
     command: str | None = None,
+    workers: int = 1,
 ) -> ReproduceResult:
     """Run a study's scenario and write its figures and results table into the run directory.
 
@@ -136,6 +137,7 @@ def reproduce(
         learner: learner overrides (quick checks and tests only; results then differ from the paper's).
         progress: progress bar on stderr.
         command: the command line to record in ``results.md`` (default: a description of this call).
+        workers: local processes running (trial, condition) units side by side (see :func:`run_scenario`).
 
     On Ctrl-C the finished (trial, condition) runs are kept, ``run_info.json`` records the
     interruption, the figures are drawn from what finished, and ``KeyboardInterrupt`` is re-raised.
@@ -157,9 +159,10 @@ def reproduce(
         "started": started.isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
+        "workers": workers,
     }
     try:
-        result = run_scenario(scenario, out, progress=progress)
+        result = run_scenario(scenario, out, progress=progress, workers=workers)
     except KeyboardInterrupt:
         new = sorted(_run_dirs(out, scenario.name) - before)
         if new:

@@ -1,4 +1,4 @@
-"""Run a scenario: every trial x condition, serially, into one run directory.
+"""Run a scenario: every trial x condition, serially or in local worker processes, into one run directory.
 
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
@@ -13,12 +13,21 @@ Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 Tables and summaries are rewritten after every finished (trial, condition), so an
 interrupted run keeps everything already computed. Trial t uses seed
 ``scenario.seed + t`` in every condition (paired comparison: same initial points).
+
+With ``workers > 1`` the (trial, condition) units run in that many spawned processes, each
+with ``cores // workers`` engine threads (at least 1). Tables are always assembled in
+(trial, condition) order, and the engine gives every member the same result whatever the
+thread count, so the run directory is identical to a serial run's. Single-threaded workers
+also keep their speed when other programs share the CPU, where one multi-threaded process
+stalls at every parallel barrier.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -102,18 +111,21 @@ def run_condition(
     return network.step_table(), network.transfer_table()
 
 
-def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True) -> RunResult:
+def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True, workers: int = 1) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
     Args:
         scenario: a validated scenario (CLI overrides already applied with :func:`runs.scenario.resolve`).
         out_dir: parent of the run directory (created if needed).
         progress: show a tqdm bar over all ticks of all trials and conditions on stderr.
+        workers: local processes running (trial, condition) units side by side; 1 = in this process.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
         DataError: the data file is unusable.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
     scenario = resolve(scenario)
     space = build_space(scenario)
     conditions = make_conditions(scenario, build_topology(scenario))
@@ -126,27 +138,23 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
 
+    units = [(trial, condition) for trial in range(scenario.trials) for condition in conditions]
     step_frames: list[pd.DataFrame] = []
     transfer_frames: list[pd.DataFrame] = []
-    total = scenario.trials * len(conditions) * scenario.horizon_ticks
+    total = len(units) * scenario.horizon_ticks
     with tqdm(total=total, unit="tick", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-        for trial in range(scenario.trials):
-            for condition in conditions:
-                bar.set_description(f"trial {trial + 1}/{scenario.trials} {condition.name}")
-                done = 0
-
-                def advance(tick: int) -> None:
-                    nonlocal done
-                    finished = min(tick + 1, scenario.horizon_ticks)
-                    if finished > done:
-                        bar.update(finished - done)
-                        done = finished
-
-                steps, transfers = run_condition(scenario, space, condition, scenario.seed + trial, advance)
-                advance(scenario.horizon_ticks - 1)
-                step_frames.append(_label(steps, trial, condition.name))
-                transfer_frames.append(_label(transfers, trial, condition.name))
-                observations, summary = _write_tables(scenario, thresholds, step_frames, transfer_frames, paths)
+        if workers == 1:
+            finished_units = _serial_units(scenario, space, units, bar)
+        else:
+            finished_units = _parallel_units(scenario, units, workers, bar)
+        results: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        for index, steps, transfers in finished_units:
+            trial, condition = units[index]
+            results[index] = (_label(steps, trial, condition.name), _label(transfers, trial, condition.name))
+            done = sorted(results)
+            step_frames = [results[i][0] for i in done]
+            transfer_frames = [results[i][1] for i in done]
+            observations, summary = _write_tables(scenario, thresholds, step_frames, transfer_frames, paths)
 
     all_steps = pd.concat(step_frames, ignore_index=True)
     plot_best_so_far(all_steps, thresholds, paths[BEST_SO_FAR_PNG], title=f"{scenario.name}: best so far")
@@ -163,6 +171,76 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True)
         observations=observations,
         thresholds=thresholds,
     )
+
+
+Unit = tuple[int, Condition]
+"""(trial, condition) of one network run."""
+
+
+def _serial_units(
+    scenario: Scenario, space: object, units: list[Unit], bar: tqdm
+) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    """Run the units one after the other in this process; yields (unit index, steps, transfers)."""
+    for index, (trial, condition) in enumerate(units):
+        bar.set_description(f"trial {trial + 1}/{scenario.trials} {condition.name}")
+        done = 0
+
+        def advance(tick: int) -> None:
+            nonlocal done
+            finished = min(tick + 1, scenario.horizon_ticks)
+            if finished > done:
+                bar.update(finished - done)
+                done = finished
+
+        steps, transfers = run_condition(scenario, space, condition, scenario.seed + trial, advance)
+        advance(scenario.horizon_ticks - 1)
+        yield index, steps, transfers
+
+
+def _parallel_units(
+    scenario: Scenario, units: list[Unit], workers: int, bar: tqdm
+) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    """Run the units in ``workers`` spawned processes; yields (unit index, steps, transfers) as they finish."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    bar.set_description(f"{len(units)} runs in {workers} processes")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(scenario, threads)) as pool:
+        pending = {pool.submit(_run_unit, index, trial, condition.name): index
+                   for index, (trial, condition) in enumerate(units)}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    steps, transfers = future.result()  # a worker's exception surfaces here
+                    bar.update(scenario.horizon_ticks)
+                    yield index, steps, transfers
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+_WORKER_STATE: dict[str, object] = {}
+
+
+def _start_worker(scenario: Scenario, threads: int) -> None:
+    """Process-pool initializer: limit engine threads, build the space and conditions once."""
+    import numba
+    import torch
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads)
+    space = build_space(scenario)
+    _WORKER_STATE.update(scenario=scenario, space=space,
+                         conditions={c.name: c for c in make_conditions(scenario, build_topology(scenario))})
+
+
+def _run_unit(index: int, trial: int, condition_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One (trial, condition) in a worker process."""
+    scenario = _WORKER_STATE["scenario"]
+    condition = _WORKER_STATE["conditions"][condition_name]
+    return run_condition(scenario, _WORKER_STATE["space"], condition, scenario.seed + trial)
 
 
 def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
