@@ -93,3 +93,17 @@ def test_cli_rejects_a_missing_data_path(tmp_path, capsys):
     status = cli.main(["run", "paper_b2", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 2 and "nope.csv" in err
+
+
+def test_worker_processes_give_the_serial_run_directory(result, tmp_path):
+    parallel = run_scenario(load_scenario(SMALL), tmp_path, progress=False, workers=2)
+    for name in ("steps_path", "transfers_path"):
+        pd.testing.assert_frame_equal(pd.read_parquet(getattr(parallel, name)), pd.read_parquet(getattr(result, name)))
+    for name in ("observations_path", "summary_csv_path"):
+        assert getattr(parallel, name).read_text() == getattr(result, name).read_text()
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_worker_counts_are_rejected(tmp_path, workers):
+    with pytest.raises(ValueError, match="workers"):
+        run_scenario(load_scenario(SMALL), tmp_path, progress=False, workers=workers)
