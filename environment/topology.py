@@ -6,19 +6,41 @@ by p from tick ``t + 1 + latency_ticks`` (see :mod:`environment.broker`).
 
 Builders (also in :data:`BUILDERS`, called as ``BUILDERS[kind](names, **params)``):
 ``isolated``, ``complete``, ``ring``, ``star``, ``line``, ``grid``, ``watts_strogatz``,
-``barabasi_albert``, ``erdos_renyi``, ``edges`` (= :meth:`Topology.from_edges`).
+``barabasi_albert``, ``erdos_renyi``, ``random_regular``, ``stochastic_block``,
+``edges`` (= :meth:`Topology.from_edges`) and ``file`` (= :meth:`Topology.from_file`:
+GraphML or an edge list, see :mod:`environment.topology_io`).
 :meth:`Topology.from_networkx` takes a graph object and is not in ``BUILDERS``.
+
+Latencies: every builder takes ``latency_ticks``, either a fixed integer or a rule
+``{"rule": "uniform_int", "low": a, "high": b}`` drawn once per link (an undirected link
+gets one draw for both directions) from a generator seeded by ``seed``. Random builders
+are deterministic given ``seed``; the graph and the latencies use separate streams, so
+drawing latencies does not change the graph.
+
+Communities: a topology may know the community (an integer >= 0) of some or all labs
+(:attr:`Topology.communities`): the stochastic block model's blocks, or a GraphML node
+attribute ``community``.
 """
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 Edge = tuple[str, str, int]
 """(source, target, latency_ticks)."""
+
+LatencyTicks = int | Mapping[str, Any]
+"""A fixed latency in ticks, or a rule ``{"rule": "uniform_int", "low": int, "high": int}`` (inclusive)."""
+
+LATENCY_RULES = ("uniform_int",)
+
+_LATENCY_STREAM = 0x1A7E
+"""Mixed into the seed of latency draws so they are independent of the graph's own draws."""
 
 
 def _latency(value: Any, edge: tuple[Any, Any]) -> int:
@@ -28,6 +50,36 @@ def _latency(value: Any, edge: tuple[Any, Any]) -> int:
     if value < 0:
         raise ValueError(f"edge {edge[0]!r} -> {edge[1]!r}: latency_ticks = {value!r} is negative; expected >= 0")
     return int(value)
+
+
+def latency_sampler(latency_ticks: LatencyTicks, seed: int | None = 0) -> Callable[[], Any]:
+    """A callable giving the latency of the next link: the fixed value, or a seeded draw from the rule.
+
+    Args:
+        latency_ticks: an integer (validated per edge by :class:`Topology`) or
+            ``{"rule": "uniform_int", "low": int >= 0, "high": int >= low}``.
+        seed: seeds the draws of a rule (None: not reproducible); unused for a fixed value.
+
+    Raises:
+        ValueError: a malformed rule (message starts with ``latency_ticks``).
+    """
+    if not isinstance(latency_ticks, Mapping):
+        return lambda: latency_ticks
+    rule = dict(latency_ticks)
+    if rule.get("rule") not in LATENCY_RULES:
+        raise ValueError(
+            f"latency_ticks: rule {rule.get('rule')!r} is unknown; expected one of {', '.join(LATENCY_RULES)}"
+        )
+    if set(rule) != {"rule", "low", "high"}:
+        raise ValueError(f"latency_ticks: rule uniform_int takes exactly the keys rule, low, high (got {sorted(rule)})")
+    low, high = rule["low"], rule["high"]
+    for key, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"latency_ticks.{key} = {value!r}: expected an integer >= 0")
+    if low > high:
+        raise ValueError(f"latency_ticks: low = {low} is larger than high = {high}")
+    rng = np.random.default_rng(None if seed is None else [_LATENCY_STREAM, seed])
+    return lambda: int(rng.integers(low, high + 1))
 
 
 def _describe(names: Sequence[str]) -> str:
@@ -42,13 +94,18 @@ class Topology:
         names: the labs, unique non-empty strings; their order is the topology order
             (used for neighbour lists and edge listings).
         edges: (source, target, latency_ticks) triples.
+        communities: lab -> community (integer >= 0) for the labs whose community is
+            known (e.g. the blocks of a stochastic block model); others are left out.
 
     Raises:
         ValueError: duplicate or empty names, an edge to or from an unknown lab, a
-            self-loop, a duplicate edge, or a negative / non-integer latency.
+            self-loop, a duplicate edge, a negative / non-integer latency, or a
+            community of an unknown lab / not an integer >= 0.
     """
 
-    def __init__(self, names: Sequence[str], edges: Iterable[Edge] = ()) -> None:
+    def __init__(
+        self, names: Sequence[str], edges: Iterable[Edge] = (), communities: Mapping[str, int] | None = None
+    ) -> None:
         names = tuple(names)
         if not names:
             raise ValueError("names: expected at least one lab")
@@ -73,6 +130,14 @@ class Topology:
             if graph.has_edge(source, target):
                 raise ValueError(f"edge {source!r} -> {target!r} is given more than once")
             graph.add_edge(source, target, latency_ticks=_latency(latency, (source, target)))
+        self._communities: dict[str, int] = {}
+        for lab, community in (communities or {}).items():
+            if lab not in self._order:
+                raise ValueError(f"community of unknown lab {lab!r}; known labs: {_describe(names)}")
+            if isinstance(community, bool) or not isinstance(community, numbers.Integral) or community < 0:
+                raise ValueError(f"lab {lab!r}: community = {community!r}: expected an integer >= 0")
+            self._communities[lab] = int(community)
+            graph.nodes[lab]["community"] = int(community)
         self._graph = graph
         self._in = {
             lab: sorted(
@@ -98,8 +163,14 @@ class Topology:
 
     @property
     def graph(self) -> nx.DiGraph:
-        """A copy of the graph (nodes = lab names, edge attribute ``latency_ticks``)."""
+        """A copy of the graph (nodes = lab names, edge attribute ``latency_ticks``, node
+        attribute ``community`` where known)."""
         return self._graph.copy()
+
+    @property
+    def communities(self) -> dict[str, int]:
+        """Lab -> community for the labs whose community is known (empty if none), in topology order."""
+        return {lab: self._communities[lab] for lab in self._names if lab in self._communities}
 
     @property
     def max_latency(self) -> int:
@@ -146,9 +217,14 @@ class Topology:
         return lab in self._order
 
     def __eq__(self, other: object) -> bool:
+        """Same labs in the same order, same edges with the same latencies, same communities."""
         if not isinstance(other, Topology):
             return NotImplemented
-        return self._names == other._names and set(self.edges()) == set(other.edges())
+        return (
+            self._names == other._names
+            and set(self.edges()) == set(other.edges())
+            and self._communities == other._communities
+        )
 
     def __repr__(self) -> str:
         return f"Topology(n_labs={len(self._names)}, n_edges={self._graph.number_of_edges()})"
@@ -161,34 +237,59 @@ class Topology:
         return cls(names)
 
     @classmethod
-    def complete(cls, names: Sequence[str], latency_ticks: int = 0) -> Topology:
-        """Every lab may use every other lab's models."""
-        names = tuple(names)
-        return cls(names, [(q, p, latency_ticks) for q in names for p in names if q != p])
+    def _from_links(
+        cls,
+        names: Sequence[str],
+        links: Iterable[tuple[str, str]],
+        both_ways: bool,
+        latency_ticks: LatencyTicks,
+        seed: int | None,
+        communities: Mapping[str, int] | None = None,
+    ) -> Topology:
+        """Edges from links (q, p): one latency per link; ``both_ways`` adds p → q with the same latency."""
+        draw = latency_sampler(latency_ticks, seed)
+        edges: list[Edge] = []
+        for q, p in links:
+            latency = draw()
+            edges.append((q, p, latency))
+            if both_ways:
+                edges.append((p, q, latency))
+        return cls(names, edges, communities)
 
     @classmethod
-    def ring(cls, names: Sequence[str], bidirectional: bool = True, latency_ticks: int = 0) -> Topology:
+    def complete(cls, names: Sequence[str], latency_ticks: LatencyTicks = 0, seed: int | None = 0) -> Topology:
+        """Every lab may use every other lab's models. ``seed`` only seeds a latency rule."""
+        names = tuple(names)
+        links = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+        return cls._from_links(names, links, True, latency_ticks, seed)
+
+    @classmethod
+    def ring(
+        cls,
+        names: Sequence[str],
+        bidirectional: bool = True,
+        latency_ticks: LatencyTicks = 0,
+        seed: int | None = 0,
+    ) -> Topology:
         """names[i] → names[i+1] (cyclically); with ``bidirectional`` also names[i+1] → names[i]."""
         names = tuple(names)
-        pairs: dict[tuple[str, str], None] = {}
         n = len(names)
-        for i in range(n):
-            following = names[(i + 1) % n]
-            pairs[(names[i], following)] = None
-            if bidirectional:
-                pairs[(following, names[i])] = None
-        return cls(names, [(q, p, latency_ticks) for q, p in pairs if q != p])
+        # two labs bidirectionally: one link (a–b), not a–b and b–a twice
+        n_links = n if not bidirectional or n > 2 else n - 1
+        links = [(names[i], names[(i + 1) % n]) for i in range(n_links) if names[i] != names[(i + 1) % n]]
+        return cls._from_links(names, links, bidirectional, latency_ticks, seed)
 
     @classmethod
-    def line(cls, names: Sequence[str], bidirectional: bool = True, latency_ticks: int = 0) -> Topology:
+    def line(
+        cls,
+        names: Sequence[str],
+        bidirectional: bool = True,
+        latency_ticks: LatencyTicks = 0,
+        seed: int | None = 0,
+    ) -> Topology:
         """A path names[0] → names[1] → …; with ``bidirectional`` also the reverse edges."""
         names = tuple(names)
-        edges: list[Edge] = []
-        for q, p in zip(names, names[1:]):
-            edges.append((q, p, latency_ticks))
-            if bidirectional:
-                edges.append((p, q, latency_ticks))
-        return cls(names, edges)
+        return cls._from_links(names, zip(names, names[1:]), bidirectional, latency_ticks, seed)
 
     @classmethod
     def star(
@@ -196,7 +297,8 @@ class Topology:
         names: Sequence[str],
         hub: str | None = None,
         bidirectional: bool = True,
-        latency_ticks: int = 0,
+        latency_ticks: LatencyTicks = 0,
+        seed: int | None = 0,
     ) -> Topology:
         """hub → every other lab; with ``bidirectional`` also every lab → hub. Hub defaults to names[0]."""
         names = tuple(names)
@@ -205,48 +307,62 @@ class Topology:
         hub = names[0] if hub is None else hub
         if hub not in names:
             raise ValueError(f"hub {hub!r} is not one of the labs; known labs: {_describe(names)}")
-        edges: list[Edge] = []
-        for leaf in names:
-            if leaf != hub:
-                edges.append((hub, leaf, latency_ticks))
-                if bidirectional:
-                    edges.append((leaf, hub, latency_ticks))
-        return cls(names, edges)
+        links = [(hub, leaf) for leaf in names if leaf != hub]
+        return cls._from_links(names, links, bidirectional, latency_ticks, seed)
 
     @classmethod
-    def grid(cls, names: Sequence[str], n_rows: int, latency_ticks: int = 0) -> Topology:
+    def grid(
+        cls, names: Sequence[str], n_rows: int, latency_ticks: LatencyTicks = 0, seed: int | None = 0
+    ) -> Topology:
         """names laid out row-major on an n_rows × (N / n_rows) grid; 4-neighbours linked both ways."""
         names = tuple(names)
         if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1 or len(names) % n_rows:
             raise ValueError(f"n_rows = {n_rows!r}: expected a positive divisor of the number of labs ({len(names)})")
         n_cols = len(names) // n_rows
-        edges: list[Edge] = []
+        links: list[tuple[str, str]] = []
         for r in range(n_rows):
             for c in range(n_cols):
-                here = names[r * n_cols + c]
                 for neighbor in ((r, c + 1), (r + 1, c)):
                     if neighbor[0] < n_rows and neighbor[1] < n_cols:
-                        there = names[neighbor[0] * n_cols + neighbor[1]]
-                        edges += [(here, there, latency_ticks), (there, here, latency_ticks)]
-        return cls(names, edges)
+                        links.append((names[r * n_cols + c], names[neighbor[0] * n_cols + neighbor[1]]))
+        return cls._from_links(names, links, True, latency_ticks, seed)
 
     @classmethod
     def watts_strogatz(
-        cls, names: Sequence[str], k: int = 2, p: float = 0.1, seed: int | None = 0, latency_ticks: int = 0
+        cls,
+        names: Sequence[str],
+        k: int = 2,
+        p: float = 0.1,
+        seed: int | None = 0,
+        latency_ticks: LatencyTicks = 0,
     ) -> Topology:
-        """Small world (undirected, both directions): ring of k nearest neighbours, rewired with probability p."""
+        """Small world (undirected, both directions): ring of k nearest neighbours, rewired with probability p.
+
+        Args:
+            k: each lab's number of ring neighbours before rewiring (even, < number of labs).
+            p: rewiring probability of each ring edge, in [0, 1].
+        """
         names = tuple(names)
-        graph = nx.watts_strogatz_graph(len(names), k, p, seed=seed)
-        return cls._from_int_graph(names, graph, latency_ticks)
+        n = len(names)
+        _check_int("k", k, 2, n - 1, "an even integer >= 2 and < the number of labs", n)
+        if k % 2:
+            raise ValueError(f"k = {k}: expected an even integer (k/2 ring neighbours on each side)")
+        _check_probability("p", p)
+        return cls._from_int_graph(names, nx.watts_strogatz_graph(n, k, p, seed=seed), latency_ticks, seed)
 
     @classmethod
     def barabasi_albert(
-        cls, names: Sequence[str], m: int = 1, seed: int | None = 0, latency_ticks: int = 0
+        cls, names: Sequence[str], m: int = 1, seed: int | None = 0, latency_ticks: LatencyTicks = 0
     ) -> Topology:
-        """Scale-free preferential attachment (undirected, both directions), m edges per new lab."""
+        """Scale-free preferential attachment (undirected, both directions), m edges per new lab.
+
+        The graph has ``m · (N − m)`` undirected links (networkx's generator: a star over the
+        first m + 1 labs, then each later lab attaches to m existing labs).
+        """
         names = tuple(names)
-        graph = nx.barabasi_albert_graph(len(names), m, seed=seed)
-        return cls._from_int_graph(names, graph, latency_ticks)
+        n = len(names)
+        _check_int("m", m, 1, n - 1, "an integer >= 1 and < the number of labs", n)
+        return cls._from_int_graph(names, nx.barabasi_albert_graph(n, m, seed=seed), latency_ticks, seed)
 
     @classmethod
     def erdos_renyi(
@@ -255,22 +371,80 @@ class Topology:
         p: float = 0.5,
         seed: int | None = 0,
         directed: bool = False,
-        latency_ticks: int = 0,
+        latency_ticks: LatencyTicks = 0,
     ) -> Topology:
-        """G(n, p) random graph; undirected edges become both directions unless ``directed``."""
+        """G(n, p) random graph; undirected edges become both directions unless ``directed``
+        (then each ordered pair is an edge with probability p)."""
         names = tuple(names)
+        _check_probability("p", p)
         graph = nx.gnp_random_graph(len(names), p, seed=seed, directed=directed)
-        return cls._from_int_graph(names, graph, latency_ticks)
+        return cls._from_int_graph(names, graph, latency_ticks, seed)
 
     @classmethod
-    def _from_int_graph(cls, names: tuple[str, ...], graph: nx.Graph, latency_ticks: int) -> Topology:
-        nx.set_edge_attributes(graph, latency_ticks, "latency_ticks")
-        return cls.from_networkx(graph, names)
+    def random_regular(
+        cls, names: Sequence[str], degree: int, seed: int | None = 0, latency_ticks: LatencyTicks = 0
+    ) -> Topology:
+        """Uniform random ``degree``-regular graph (undirected, both directions): every lab has
+        exactly ``degree`` neighbours. Needs degree < N and degree · N even."""
+        names = tuple(names)
+        n = len(names)
+        _check_int("degree", degree, 0, n - 1, "an integer >= 0 and < the number of labs", n)
+        if (degree * n) % 2:
+            raise ValueError(f"degree = {degree}: degree × number of labs ({n}) must be even")
+        return cls._from_int_graph(names, nx.random_regular_graph(degree, n, seed=seed), latency_ticks, seed)
 
     @classmethod
-    def from_edges(cls, names: Sequence[str], edges: Iterable[Any]) -> Topology:
+    def stochastic_block(
+        cls,
+        names: Sequence[str],
+        block_sizes: Sequence[int],
+        p_in: float,
+        p_out: float,
+        seed: int | None = 0,
+        directed: bool = False,
+        latency_ticks: LatencyTicks = 0,
+    ) -> Topology:
+        """Stochastic block model: communities of consecutive labs, linked with probability
+        ``p_in`` inside a community and ``p_out`` between communities.
+
+        The first ``block_sizes[0]`` labs form community 0, the next ``block_sizes[1]``
+        community 1, and so on (:attr:`communities`). Undirected (both directions) unless
+        ``directed`` (then each ordered pair is drawn independently).
+        """
+        names = tuple(names)
+        sizes = list(block_sizes)
+        for i, size in enumerate(sizes):
+            _check_int(f"block_sizes[{i}]", size, 1, None, "an integer >= 1", len(names))
+        if not sizes or sum(sizes) != len(names):
+            raise ValueError(f"block_sizes = {sizes}: expected sizes summing to the number of labs ({len(names)})")
+        _check_probability("p_in", p_in)
+        _check_probability("p_out", p_out)
+        probabilities = [[p_in if i == j else p_out for j in range(len(sizes))] for i in range(len(sizes))]
+        graph = nx.stochastic_block_model(sizes, probabilities, seed=seed, directed=directed)
+        communities = {names[node]: int(block) for node, block in graph.nodes(data="block")}
+        return cls._from_int_graph(names, graph, latency_ticks, seed, communities)
+
+    @classmethod
+    def _from_int_graph(
+        cls,
+        names: tuple[str, ...],
+        graph: nx.Graph,
+        latency_ticks: LatencyTicks,
+        seed: int | None,
+        communities: Mapping[str, int] | None = None,
+    ) -> Topology:
+        """Node i of a networkx generator's graph is names[i]; undirected links go both ways."""
+        links = [(names[u], names[v]) for u, v in graph.edges()]
+        return cls._from_links(names, links, not graph.is_directed(), latency_ticks, seed, communities)
+
+    @classmethod
+    def from_edges(
+        cls, names: Sequence[str], edges: Iterable[Any], latency_ticks: LatencyTicks = 0, seed: int | None = 0
+    ) -> Topology:
         """Edges given as ``(source, target)``, ``(source, target, latency_ticks)`` or
-        ``{"source": ..., "target": ..., "latency_ticks": ...}`` (latency optional, default 0)."""
+        ``{"source": ..., "target": ..., "latency_ticks": ...}``; an edge without its own
+        latency gets ``latency_ticks`` (fixed, or drawn from the rule seeded by ``seed``)."""
+        draw = latency_sampler(latency_ticks, seed)
         normalized: list[Edge] = []
         for edge in edges:
             if isinstance(edge, Mapping):
@@ -279,9 +453,10 @@ class Topology:
                     raise ValueError(
                         f"edge {dict(edge)!r}: expected keys 'source', 'target' and optionally 'latency_ticks'"
                     )
-                normalized.append((edge["source"], edge["target"], edge.get("latency_ticks", 0)))
+                latency = edge["latency_ticks"] if edge.get("latency_ticks") is not None else draw()
+                normalized.append((edge["source"], edge["target"], latency))
             elif isinstance(edge, Sequence) and not isinstance(edge, str) and len(edge) in (2, 3):
-                normalized.append((edge[0], edge[1], edge[2] if len(edge) == 3 else 0))
+                normalized.append((edge[0], edge[1], edge[2] if len(edge) == 3 else draw()))
             else:
                 raise ValueError(
                     f"edge {edge!r}: expected (source, target), (source, target, latency_ticks) "
@@ -328,6 +503,50 @@ class Topology:
                 edges.append((mapping[v], mapping[u], latency))
         return cls(order, edges)
 
+    @classmethod
+    def from_file(
+        cls,
+        names: Sequence[str] | None,
+        path: str | Path,
+        format: str | None = None,
+        directed: bool | None = None,
+        latency_ticks: LatencyTicks = 0,
+        seed: int | None = 0,
+    ) -> Topology:
+        """Read a GraphML file or an edge list; see :func:`environment.topology_io.read_topology`."""
+        from .topology_io import read_topology
+
+        return read_topology(path, names, format=format, directed=directed, latency_ticks=latency_ticks, seed=seed)
+
+    def write_graphml(self, path: str | Path) -> None:
+        """Write the topology as a directed GraphML graph (edge attribute ``latency_ticks``,
+        node attribute ``community`` where known)."""
+        from .topology_io import write_graphml
+
+        write_graphml(self, path)
+
+    def write_edge_list(self, path: str | Path, directed: bool = True) -> None:
+        """Write ``source target latency_ticks`` lines; see :func:`environment.topology_io.write_edge_list`."""
+        from .topology_io import write_edge_list
+
+        write_edge_list(self, path, directed=directed)
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None, expected: str, n_labs: int) -> None:
+    """``ValueError`` unless ``value`` is an int in [low, high] (high None: no upper bound)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        raise ValueError(f"{name} = {value!r}: expected {expected} ({n_labs} labs)")
+
+
+def _check_probability(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} = {value!r}: expected a probability in [0, 1]")
+
 
 Builder = Callable[..., Topology]
 
@@ -341,7 +560,10 @@ BUILDERS: dict[str, Builder] = {
     "watts_strogatz": Topology.watts_strogatz,
     "barabasi_albert": Topology.barabasi_albert,
     "erdos_renyi": Topology.erdos_renyi,
+    "random_regular": Topology.random_regular,
+    "stochastic_block": Topology.stochastic_block,
     "edges": Topology.from_edges,
+    "file": Topology.from_file,
 }
 """Topology kind → builder, each called as ``builder(names, **params)``."""
 

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from agents.spec import LabSpec
 from runs.scenario import Scenario, ScenarioError, check_properties
 
@@ -50,11 +52,12 @@ def build_space(scenario: Scenario) -> MaterialSpace:
                 id_column=dataset.id_column,
             )
     check_properties(scenario, space.property_names)
-    too_many = [
-        f"labs[{i}].initial_points = {lab.initial_points}: more than the {len(space)} candidates of the dataset"
+    too_many = list(dict.fromkeys(
+        f"{scenario.lab_field_path(i, 'initial_points')} = {lab.initial_points}: "
+        f"more than the {len(space)} candidates of the dataset"
         for i, lab in enumerate(scenario.labs)
         if lab.initial_points > len(space)
-    ]
+    ))
     if too_many:
         raise ScenarioError(too_many)
     return space
@@ -63,35 +66,74 @@ def build_space(scenario: Scenario) -> MaterialSpace:
 def build_topology(scenario: Scenario) -> Topology:
     """The scenario's (networked) topology over its labs, in scenario order.
 
-    Edges without their own ``latency_ticks`` get the topology's ``latency_ticks``.
+    Random graphs and latency rules are seeded by ``topology.seed``, or the scenario's
+    ``seed`` when that is null (the same graph in every trial). Edges without their own
+    ``latency_ticks`` get the topology's ``latency_ticks``.
+
+    Raises:
+        ScenarioError: the builder rejects the topology (message starts with ``topology``).
     """
     from environment import Topology
 
     config = scenario.topology
     names = scenario.lab_names
+    seed = config.seed if config.seed is not None else scenario.seed
+    latency = config.latency_dict()
     both_ways = config.bidirectional is not False  # None (unset) means the default, True
+    directed = bool(config.directed)
     try:
         if config.kind == "isolated":
             return Topology.isolated(names)
         if config.kind == "complete":
-            return Topology.complete(names, latency_ticks=config.latency_ticks)
-        if config.kind == "ring":
-            return Topology.ring(names, bidirectional=both_ways, latency_ticks=config.latency_ticks)
+            return Topology.complete(names, latency_ticks=latency, seed=seed)
+        if config.kind in ("ring", "line"):
+            builder = Topology.ring if config.kind == "ring" else Topology.line
+            return builder(names, bidirectional=both_ways, latency_ticks=latency, seed=seed)
         if config.kind == "star":
-            return Topology.star(
-                names, hub=config.hub, bidirectional=both_ways, latency_ticks=config.latency_ticks
+            return Topology.star(names, hub=config.hub, bidirectional=both_ways, latency_ticks=latency, seed=seed)
+        if config.kind == "grid":
+            return Topology.grid(names, n_rows=config.n_rows, latency_ticks=latency, seed=seed)
+        if config.kind == "watts_strogatz":
+            return Topology.watts_strogatz(names, k=config.k, p=config.p, seed=seed, latency_ticks=latency)
+        if config.kind == "barabasi_albert":
+            return Topology.barabasi_albert(names, m=config.m, seed=seed, latency_ticks=latency)
+        if config.kind == "erdos_renyi":
+            return Topology.erdos_renyi(names, p=config.p, seed=seed, directed=directed, latency_ticks=latency)
+        if config.kind == "random_regular":
+            return Topology.random_regular(names, degree=config.degree, seed=seed, latency_ticks=latency)
+        if config.kind == "stochastic_block":
+            return Topology.stochastic_block(
+                names, config.block_sizes_for(len(names)), p_in=config.p_in, p_out=config.p_out,
+                seed=seed, directed=directed, latency_ticks=latency,
+            )
+        if config.kind == "file":
+            return Topology.from_file(
+                names, config.path, format=config.format, directed=config.directed, latency_ticks=latency, seed=seed
             )
         edges = [
-            {
-                "source": edge.source,
-                "target": edge.target,
-                "latency_ticks": config.latency_ticks if edge.latency_ticks is None else edge.latency_ticks,
-            }
+            {"source": edge.source, "target": edge.target, "latency_ticks": edge.latency_ticks}
             for edge in config.edges or []
         ]
-        return Topology.from_edges(names, edges)
-    except ValueError as exc:
+        return Topology.from_edges(names, edges, latency_ticks=latency, seed=seed)
+    except (OSError, ValueError) as exc:
         raise ScenarioError(f"topology: {exc}") from None
+
+
+LAB_TABLE_COLUMNS = (
+    "name", "property", "goal", "period_ticks", "initial_points", "noise_std", "bias", "strategy", "community",
+)
+
+
+def lab_table(scenario: Scenario) -> pd.DataFrame:
+    """One row per lab, in scenario order (generated labs as drawn).
+
+    Columns: :data:`LAB_TABLE_COLUMNS`; ``community`` is a nullable ``Int64`` (missing when
+    the topology does not define communities).
+    """
+    rows = [{column: getattr(lab, column) for column in LAB_TABLE_COLUMNS} for lab in scenario.labs]
+    table = pd.DataFrame(rows, columns=list(LAB_TABLE_COLUMNS))
+    table["community"] = table["community"].astype("Int64")
+    return table
 
 
 def thresholds_for(scenario: Scenario, space: MaterialSpace) -> dict[str, float]:

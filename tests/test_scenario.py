@@ -88,7 +88,8 @@ def test_lab_specs_and_learner_are_the_shared_types():
 def test_lab_schema_mirrors_labspec_fields():
     from runs.scenario import LabConfig
 
-    assert list(LabConfig.model_fields) == [f.name for f in dataclasses.fields(LabSpec)]
+    # community is the topology's, shown in the lab table; LabSpec (what a lab does) does not carry it
+    assert list(LabConfig.model_fields) == [f.name for f in dataclasses.fields(LabSpec)] + ["community"]
     defaults = {f.name: f.default for f in dataclasses.fields(LabSpec) if f.default is not dataclasses.MISSING}
     assert {k: LabConfig.model_fields[k].default for k in defaults} == defaults
 
