@@ -10,13 +10,13 @@ Every network size runs in its own fresh Python process, so each one's peak resi
 (``ru_maxrss`` of that process) is its own. Each process first warms the engine up (numba cache
 load) on a tiny job, then times every tick of the network with ``time.perf_counter``.
 
-Part 1 (target: <= 15 min wall, <= 4 GB peak): 100 labs on a Barabasi-Albert graph (m = 2,
-undirected: edges both ways), six properties of a synthetic world (3,000 candidates, 16
-descriptors, pairwise correlation 0.5), 100 ticks, the paper's learner. Lab i measures
-property ``P{i mod 6}`` with period ``(1, 3, 9)[(i // 6) mod 3]`` ticks (every property has
-fast and slow labs), 10 initial points.
+Part 1 (target: <= 15 min wall, <= 4 GB peak): the built-in scenario ``ba100``
+(``runs/scenarios/ba100.yaml``; ``labnet run ba100`` runs the same thing): 100 labs on a
+Barabasi-Albert graph (m = 2, undirected: edges both ways), six properties of a synthetic world
+(3,000 candidates, 16 descriptors), the properties taken in turn and periods drawn from
+1, 3, 9 ticks, 10 initial points, 100 ticks, the paper's learner; the networked condition.
 
-Part 2: the same construction for 10, 30, 100, 300 and 1,000 labs over a short horizon (default
+Part 2: the same scenario with 10, 30, 100, 300 and 1,000 labs over a short horizon (default
 4 ticks: tick 0, where every lab acts with only its own model, and ticks 1-3, where the
 period-1 labs act with every neighbour's model). Per size: mean seconds per tick, acting labs
 and members trained per tick, member-optimizer-steps per second, and peak memory.
@@ -40,31 +40,30 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 DEFAULT_OUT = REPO_ROOT / "docs/benchmarks/scale.md"
-PERIODS = (1, 3, 9)
-N_PROPERTIES = 6
+SCENARIO = "ba100"
 BIG_LABS, BIG_TICKS = 100, 100
 SIZES = (10, 30, 100, 300, 1000)
 
 
-def build_network(n_labs: int, seed: int = 0):
-    """The benchmark network: BA(m=2) over ``n_labs`` labs on a six-property synthetic world."""
-    from agents import LabSpec
-    from environment import ExplorationNetwork, Topology, synthetic_world
-    from models import LearnerConfig
+def scale_scenario(n_labs: int):
+    """The built-in ``ba100`` scenario with ``n_labs`` generated labs (everything else unchanged)."""
+    from runs.scenario import load_builtin, validate_scenario
 
-    space = synthetic_world(n_candidates=3000, n_descriptors=16, n_properties=N_PROPERTIES, correlation=0.5, seed=seed)
-    width = len(str(n_labs - 1))
-    labs = [
-        LabSpec(
-            name=f"lab{i:0{width}d}",
-            property=f"P{i % N_PROPERTIES}",
-            period_ticks=PERIODS[(i // N_PROPERTIES) % len(PERIODS)],
-            initial_points=10,
-        )
-        for i in range(n_labs)
-    ]
-    topology = Topology.barabasi_albert([lab.name for lab in labs], m=2, seed=seed)
-    return ExplorationNetwork(space, labs, topology, LearnerConfig(), seed=seed), topology
+    data = load_builtin(SCENARIO).to_dict()
+    data["labs"]["count"] = n_labs
+    return validate_scenario(data, label=f"{SCENARIO} with {n_labs} labs")
+
+
+def build_network(n_labs: int):
+    """The benchmark network: :func:`scale_scenario`'s first trial, networked condition."""
+    from environment import ExplorationNetwork
+    from runs.build import build_space, build_topology
+
+    scenario = scale_scenario(n_labs)
+    topology = build_topology(scenario)
+    network = ExplorationNetwork(build_space(scenario), scenario.lab_specs(), topology, scenario.learner,
+                                 seed=scenario.seed)
+    return network, topology
 
 
 def member_steps_of_tick(network, tick: int) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
 - ``scenario.yaml``: the resolved scenario (every default filled in);
+- ``labs.csv``: one row per lab (:func:`runs.build.lab_table`: property, period, community, ...);
 - ``steps.parquet``: one row per observation (:meth:`ExplorationNetwork.step_table`)
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
@@ -36,13 +37,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from runs.analysis import observations_to_threshold, summarize, summary_markdown
-from runs.build import Condition, build_space, build_topology, make_conditions, thresholds_for
+from runs.build import Condition, build_space, build_topology, lab_table, make_conditions, thresholds_for
 from runs.plots import plot_best_so_far
 from runs.scenario import Scenario, resolve
 
 STEPS_FILE = "steps.parquet"
 TRANSFERS_FILE = "transfers.parquet"
 SCENARIO_FILE = "scenario.yaml"
+LABS_FILE = "labs.csv"
 OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -135,6 +137,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True,
     paths = {name: run_dir / name for name in (SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, OBSERVATIONS_FILE,
                                                  SUMMARY_CSV, SUMMARY_MD, BEST_SO_FAR_PNG)}
     scenario.to_yaml(paths[SCENARIO_FILE])
+    lab_table(scenario).to_csv(run_dir / LABS_FILE, index=False)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
 

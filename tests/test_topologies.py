@@ -405,7 +405,7 @@ def test_builtin_ba100_scenario() -> None:
     scenario = load_builtin("ba100")
     assert len(scenario.labs) == 100 and scenario.lab_names[0] == "lab00" and scenario.lab_names[-1] == "lab99"
     assert Counter(lab.property for lab in scenario.labs) == {f"P{i}": 17 if i < 4 else 16 for i in range(6)}
-    assert {lab.period_ticks for lab in scenario.labs} == {1, 2, 4}
+    assert {lab.period_ticks for lab in scenario.labs} == {1, 3, 9}
     assert len(build_topology(scenario).edges()) == 2 * 2 * 98
     assert scenario.dataset.n_properties == 6
 
