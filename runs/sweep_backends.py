@@ -283,6 +283,29 @@ def _package_dirs() -> list[str]:
     return [str(Path(importlib.import_module(name).__file__).resolve().parent) for name in PACKAGES]
 
 
+LOCAL_RAY_ATTEMPTS = 2
+"""Tries to start a local Ray instance: on a saturated machine its raylet can miss Ray's fixed
+30 s registration deadline once (``The current node timed out during startup``)."""
+
+
+def _start_local_ray(ray: Any, workers: int | None) -> None:
+    """``ray.init(num_cpus=workers)`` without the dashboard, with labnet's runtime environment; retried once.
+
+    Raises:
+        SweepError: Ray did not start (the message carries Ray's reason).
+    """
+    for attempt in range(1, LOCAL_RAY_ATTEMPTS + 1):
+        try:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env=local_runtime_env())
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a startup timeout
+            ray.shutdown()
+            if attempt == LOCAL_RAY_ATTEMPTS:
+                raise SweepError(f"could not start a local Ray instance ({attempt} attempts): {exc}") from exc
+            logging.getLogger(__name__).warning("starting a local Ray instance failed (%s); trying again", exc)
+
+
 def _execute_ray(
     tasks: Sequence[PointTask],
     workers: int | None,
@@ -293,8 +316,7 @@ def _execute_ray(
     started_here = not ray.is_initialized()
     task_env: dict[str, Any] | None = None
     if started_here and address is None:  # a local instance: the whole job gets the environment
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
-                 runtime_env=local_runtime_env())
+        _start_local_ray(ray, workers)
     else:
         if started_here:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
