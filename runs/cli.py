@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_command(subcommands)
     _add_reproduce_command(subcommands)
     _add_figures_command(subcommands)
+    _add_sweep_command(subcommands)
     return parser
 
 
@@ -173,6 +174,56 @@ def _figures(args: argparse.Namespace) -> int:
     print(f"wrote to {Path(args.run_dir)}:")
     for name in files:
         print(f"  {name}")
+    return 0
+
+
+def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
+    from runs.sweep import DEFAULT_OUT
+    from runs.sweep_backends import BACKENDS
+
+    sweep = subcommands.add_parser(
+        "sweep",
+        help="run a scenario over a grid of topologies, sizes, seeds or any scenario field",
+        description="Run every point of a sweep file (the cartesian product of its axes) into "
+        "OUT/<sweep name>/, one run directory per point, and collect the results in one tidy table "
+        "(sweep_results.parquet/.csv). Running it again into the same directory skips finished points.",
+    )
+    sweep.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (see examples/sweeps/)")
+    sweep.add_argument("--backend", choices=BACKENDS, help="where points run (default: the sweep file's backend, "
+                       "else serial)")
+    sweep.add_argument("--workers", type=int, metavar="N", help="processes/ray: points at once (default: the sweep "
+                       "file's workers, else every core)")
+    sweep.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 'auto' after "
+                       "'ray start --head'); default: start a local Ray instance")
+    sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
+                       "(default: %(default)s)")
+    sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
+    sweep.set_defaults(handler=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from runs.sweep import format_summary_by_point, load_sweep, run_sweep, summary_by_point
+    from runs.sweep_backends import SweepError
+
+    try:
+        sweep = load_sweep(args.sweep_file)
+        result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
+                           ray_address=args.ray_address, progress=not args.no_progress)
+    except SweepError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(format_summary_by_point(summary_by_point(result.results, sweep.axes)))
+    print("(mean_obs: mean observations to threshold over the runs that reached it, initial points included)")
+    print()
+    print(f"sweep directory: {result.sweep_dir}")
+    for path in (result.results_parquet_path, result.results_csv_path, result.points_csv_path, *result.extra_files):
+        print(f"  {path.name}")
+    if result.failed:
+        print(f"{PROG}: {len(result.failed)} point(s) failed (see {result.points_csv_path.name}); run the same "
+              f"command again to retry them:", file=sys.stderr)
+        for point_id, error in result.failed.items():
+            print(f"  {point_id}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

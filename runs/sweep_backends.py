@@ -1,0 +1,356 @@
+"""Where the points of a sweep run: serially, in local processes, or on a Ray cluster.
+
+A point is one scenario run (:func:`runs.runner.run_scenario`) into its own directory. Every
+backend executes the same function on the same plain-data :class:`PointTask`, so the same
+points give the same tables on every backend (each run is seeded by its scenario alone).
+
+- ``serial``: in this process, one point after another (the engine uses all its threads).
+- ``processes``: a :class:`concurrent.futures.ProcessPoolExecutor` with the *spawn* start
+  method; ``workers`` points at once (default: the usable cores), each worker limited to
+  ``cores // workers`` numba and torch threads so workers x threads <= cores.
+- ``ray``: one Ray task per point (1 CPU, 1 thread each). Without an address a local Ray
+  instance is started (``ray.init(num_cpus=workers)``) and shut down afterwards; with
+  ``ray_address`` (e.g. ``"auto"`` after ``ray start --head``) the driver joins that cluster.
+  An already initialized Ray (``ray.is_initialized()``) is used as it is. Tasks run the
+  point in a temporary directory on their node and send the run directory's files back,
+  so the sweep directory need not be on a shared file system. Workers import labnet's
+  top-level packages from the driver's source tree: through ``PYTHONPATH`` when every node
+  of the cluster is this machine, else shipped as Ray ``py_modules``.
+
+A point whose run raises is reported as ``failed`` (with the error) and the others go on.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+BACKENDS = ("serial", "processes", "ray")
+PACKAGES = ("agents", "environment", "models", "runs")
+"""labnet's top-level packages: what a Ray worker must be able to import."""
+
+POINT_MARKER = "point.json"
+"""Written into a point's directory once its run has finished (never for a failed run)."""
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be run as asked (backend, workers, sweep directory); bad input."""
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """One point to run, as plain data (crosses process and node boundaries).
+
+    Attributes:
+        point_id: e.g. ``"p003"``.
+        scenario: the point's resolved scenario (:meth:`Scenario.to_dict`).
+        point_dir: absolute path of the point's directory (the run directory goes inside).
+        threads: numba and torch threads for the run; None leaves the process's setting.
+    """
+
+    point_id: str
+    scenario: dict[str, Any]
+    point_dir: str
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class PointOutcome:
+    """What became of a point.
+
+    Attributes:
+        point_id: the task's point id.
+        status: "finished" or "failed".
+        wall_seconds: wall time of the run itself (validation + simulation + writing), s.
+        run_dir: name of the run directory inside the point directory (finished only).
+        error: the exception as text (failed only).
+    """
+
+    point_id: str
+    status: Literal["finished", "failed"]
+    wall_seconds: float
+    run_dir: str | None = None
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- one point
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def limit_threads(threads: int | None) -> None:
+    """Use at most ``threads`` numba and torch threads in this process (None: leave as is)."""
+    if threads is None:
+        return
+    import numba
+    import torch
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    torch.set_num_threads(max(1, threads))
+
+
+def write_marker(point_dir: Path, outcome: PointOutcome, scenario: dict[str, Any]) -> Path:
+    """Record a finished point: ``point.json`` with its run directory, wall time and scenario."""
+    marker = {
+        "point": outcome.point_id,
+        "status": outcome.status,
+        "run_dir": outcome.run_dir,
+        "wall_seconds": outcome.wall_seconds,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scenario": scenario,
+    }
+    path = point_dir / POINT_MARKER
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _run(task: PointTask, out_dir: Path) -> PointOutcome:
+    """Run the task's scenario into ``out_dir``; exceptions become a failed outcome."""
+    start = time.perf_counter()
+    try:
+        from runs.runner import run_scenario
+        from runs.scenario import validate_scenario
+
+        limit_threads(task.threads)
+        result = run_scenario(validate_scenario(task.scenario), out_dir, progress=False)
+    except Exception as exc:  # noqa: BLE001 - one failed point must not stop the sweep
+        return PointOutcome(task.point_id, "failed", time.perf_counter() - start, error=_error_text(exc))
+    return PointOutcome(task.point_id, "finished", time.perf_counter() - start, run_dir=result.run_dir.name)
+
+
+def run_point(task: PointTask) -> PointOutcome:
+    """Run a point into its directory and mark it finished there (serial and processes backends)."""
+    point_dir = Path(task.point_dir)
+    point_dir.mkdir(parents=True, exist_ok=True)
+    outcome = _run(task, point_dir)
+    if outcome.status == "finished":
+        write_marker(point_dir, outcome, task.scenario)
+    return outcome
+
+
+def run_point_detached(task: PointTask) -> tuple[PointOutcome, dict[str, bytes]]:
+    """Run a point in a temporary directory; return its outcome and the run directory's files.
+
+    Used on Ray: the node running the task may not share the driver's file system. Files
+    are keyed by their path relative to the run directory.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"labnet-{task.point_id}-") as scratch:
+        outcome = _run(task, Path(scratch))
+        files: dict[str, bytes] = {}
+        if outcome.status == "finished":
+            run_dir = Path(scratch) / str(outcome.run_dir)
+            files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    return outcome, files
+
+
+def store_detached(task: PointTask, outcome: PointOutcome, files: dict[str, bytes]) -> PointOutcome:
+    """Write a detached run's files into the point directory and mark the point finished."""
+    if outcome.status != "finished":
+        return outcome
+    run_dir = Path(task.point_dir) / str(outcome.run_dir)
+    for relative, content in files.items():
+        target = run_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    write_marker(Path(task.point_dir), outcome, task.scenario)
+    return outcome
+
+
+def _error_text(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def resolve_workers(backend: str, workers: int | None, n_tasks: int) -> int:
+    """Points run at once: 1 for serial; else ``workers`` (default: usable cores), at most the tasks."""
+    if backend not in BACKENDS:
+        raise SweepError(f"backend: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SweepError(f"workers: expected an integer >= 1 (got {workers!r})")
+    if backend == "serial":
+        return 1
+    return max(1, min(workers or usable_cores(), max(n_tasks, 1)))
+
+
+def execute(
+    tasks: Sequence[PointTask],
+    backend: str,
+    on_outcome: Callable[[PointOutcome], None],
+    workers: int | None = None,
+    ray_address: str | None = None,
+) -> None:
+    """Run every task on ``backend``; call ``on_outcome`` in this process as each one ends.
+
+    Raises:
+        SweepError: unknown backend, bad ``workers``, ``ray_address`` without the ray backend,
+            or the ray backend without Ray installed.
+    """
+    parallel = resolve_workers(backend, workers, len(tasks))
+    if ray_address is not None and backend != "ray":
+        raise SweepError(f"--ray-address is only used with the ray backend (backend is {backend!r})")
+    if not tasks:
+        return
+    if backend == "serial":
+        for task in tasks:
+            on_outcome(run_point(task))
+    elif backend == "processes":
+        _execute_processes(tasks, parallel, on_outcome)
+    else:
+        _execute_ray(tasks, workers, ray_address, on_outcome)
+
+
+def _init_process_worker(threads: int) -> None:
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    limit_threads(threads)
+
+
+def _execute_processes(tasks: Sequence[PointTask], workers: int, on_outcome: Callable[[PointOutcome], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, usable_cores() // workers)
+    tasks = [replace(task, threads=threads) for task in tasks]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_init_process_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_point, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                    outcome = PointOutcome(task.point_id, "failed", 0.0, error=_error_text(exc))
+                on_outcome(outcome)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("backend 'ray' needs Ray: pip install 'labnet[ray]' (or pip install 'ray>=2.9')") from None
+    return ray
+
+
+def ray_runtime_env(ray: Any) -> dict[str, Any]:
+    """The runtime environment that lets Ray workers import labnet's packages from this source tree.
+
+    Every alive node on this machine (same IP as the driver): ``PYTHONPATH`` = the directories
+    holding the packages (the driver's ``PYTHONPATH`` kept after them). Otherwise the package
+    directories are uploaded as ``py_modules`` (``__pycache__`` excluded).
+    """
+    here = ray.util.get_node_ip_address()
+    nodes = [node for node in ray.nodes() if node.get("Alive", True)]
+    if all(node.get("NodeManagerAddress") == here for node in nodes):
+        return local_runtime_env()
+    return {"py_modules": _package_dirs(), "excludes": ["__pycache__", "*.pyc"]}
+
+
+def local_runtime_env() -> dict[str, Any]:
+    """Ray runtime environment for workers on this machine: ``PYTHONPATH`` leads to labnet's source tree."""
+    roots = list(dict.fromkeys(str(Path(d).parent) for d in _package_dirs()))
+    existing = os.environ.get("PYTHONPATH")
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(roots + ([existing] if existing else []))}}
+
+
+def _package_dirs() -> list[str]:
+    return [str(Path(importlib.import_module(name).__file__).resolve().parent) for name in PACKAGES]
+
+
+LOCAL_RAY_ATTEMPTS = 2
+"""Tries to start a local Ray instance: on a saturated machine its raylet can miss Ray's fixed
+30 s registration deadline once (``The current node timed out during startup``)."""
+
+
+def _start_local_ray(ray: Any, workers: int | None) -> None:
+    """``ray.init(num_cpus=workers)`` without the dashboard, with labnet's runtime environment; retried once.
+
+    Raises:
+        SweepError: Ray did not start (the message carries Ray's reason).
+    """
+    for attempt in range(1, LOCAL_RAY_ATTEMPTS + 1):
+        try:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env=local_runtime_env())
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a startup timeout
+            ray.shutdown()
+            if attempt == LOCAL_RAY_ATTEMPTS:
+                raise SweepError(f"could not start a local Ray instance ({attempt} attempts): {exc}") from exc
+            logging.getLogger(__name__).warning("starting a local Ray instance failed (%s); trying again", exc)
+
+
+def _execute_ray(
+    tasks: Sequence[PointTask],
+    workers: int | None,
+    address: str | None,
+    on_outcome: Callable[[PointOutcome], None],
+) -> None:
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    task_env: dict[str, Any] | None = None
+    if started_here and address is None:  # a local instance: the whole job gets the environment
+        _start_local_ray(ray, workers)
+    else:
+        if started_here:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        task_env = ray_runtime_env(ray)
+    try:
+        remote_run = ray.remote(num_cpus=1, max_retries=0)(run_point_detached)
+        if task_env is not None:
+            remote_run = remote_run.options(runtime_env=task_env)
+        queue = [replace(task, threads=1) for task in tasks]
+        in_flight_limit = workers or len(queue)
+        pending: dict[Any, PointTask] = {}
+        while queue or pending:
+            while queue and len(pending) < in_flight_limit:
+                task = queue.pop(0)
+                pending[remote_run.remote(task)] = task
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                task = pending.pop(ref)
+                try:
+                    outcome, files = ray.get(ref)
+                    outcome = store_detached(task, outcome, files)
+                except Exception as exc:  # noqa: BLE001 - a lost node or worker: report the point as failed
+                    outcome = PointOutcome(task.point_id, "failed", 0.0, error=_error_text(exc))
+                on_outcome(outcome)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def clear_unfinished(point_dir: Path) -> bool:
+    """Remove what an interrupted or failed earlier attempt left in a point directory; True if any."""
+    if point_dir.exists() and any(point_dir.iterdir()):
+        shutil.rmtree(point_dir)
+        point_dir.mkdir(parents=True)
+        return True
+    point_dir.mkdir(parents=True, exist_ok=True)
+    return False
