@@ -39,7 +39,7 @@ from runs.scenario import Scenario
 
 __all__ = [
     "GraphInputError", "GraphRun", "Reciprocity", "TransferAnalysis", "analyze_transfers", "check_topology_table",
-    "community_flows", "default_out_dir", "lab_metrics", "lab_table_from_scenario", "plot_property_flows",
+    "community_flows", "default_out_dir", "lab_metrics", "lab_metrics_by_trial", "lab_table_from_scenario", "plot_property_flows",
     "plot_topology_comparison", "plot_transfer_network", "property_flows", "read_graph_run", "read_lab_table",
     "reciprocity", "select_rows", "summary_markdown", "summary_text", "topology_comparison_table",
     "transfer_bpm_share", "transfer_graph", "write_graph_outputs",
@@ -477,6 +477,25 @@ def analyze_transfers(run: GraphRun, condition: str = "networked", trial: int | 
         n_acquisitions=int(metrics["n_acquisitions"].sum()),
         n_transfer_bpm=int(metrics["n_transfer_bpm"].sum()),
     )
+
+
+def lab_metrics_by_trial(run: GraphRun, condition: str = "networked") -> pd.DataFrame:
+    """:func:`lab_metrics` of each trial's own transfer graph, stacked, with a leading ``trial`` column
+    (for spreads over trials; the pooled graph is :func:`analyze_transfers` with ``trial=None``).
+
+    Raises:
+        GraphInputError: unknown condition.
+    """
+    steps, _ = select_rows(run, condition)
+    frames = []
+    for trial in sorted(int(t) for t in steps["trial"].unique()):
+        trial_steps, trial_transfers = select_rows(run, condition, trial)
+        metrics = lab_metrics(transfer_graph(trial_transfers, run.labs), trial_steps)
+        metrics.insert(0, "trial", trial)
+        frames.append(metrics)
+    if not frames:
+        return pd.DataFrame(columns=["trial", *LAB_METRIC_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- export
