@@ -129,11 +129,11 @@ def plot_transfer_network(
     nx.draw_networkx_nodes(graph, pos, ax=ax, nodelist=nodes, node_color=node_colors, node_size=sizes,
                            edgecolors="black", linewidths=0.4 if large else 0.8)
     named = nodes if not large else [v for v in highlight if v in graph]
-    if named:
-        nx.draw_networkx_labels(
-            graph, pos, ax=ax, labels={v: v for v in named}, font_size=7 if large or n > 12 else 9,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
-        )
+    radius_points = dict(zip(nodes, np.sqrt(sizes) / 2))  # scatter sizes are areas in points²
+    for v in named:  # names just above their node, so the node's colour stays visible
+        ax.annotate(str(v), xy=tuple(pos[v]), xytext=(0, radius_points[v] + 1.0), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7 if large or n > 12 else 9, zorder=5,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
 
     handles = [Line2D([], [], marker="o", linestyle="", markerfacecolor=palette[p], markeredgecolor="black",
                       markersize=8) for p in dict.fromkeys(properties)]
