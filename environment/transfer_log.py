@@ -111,18 +111,44 @@ class TransferLog:
     def transfer_graph(self, nodes: Iterable[str] = ()) -> nx.DiGraph:
         """Aggregation of the log: edge source → target with ``weight`` = times the source's model
         was selected as the target's BPM and ``attempts`` = TLMs built (edges with 0 selections
-        but >= 1 attempt are included).
+        but >= 1 attempt are included). See :func:`transfer_graph_from_frame`.
 
         Args:
             nodes: extra nodes to include (e.g. every lab of the topology, so isolated labs show).
         """
-        graph = nx.DiGraph()
-        graph.add_nodes_from(nodes)
-        for event in self._events:
-            if graph.has_edge(event.source, event.target):
-                data = graph.edges[event.source, event.target]
-                data["attempts"] += 1
-                data["weight"] += int(event.selected)
-            else:
-                graph.add_edge(event.source, event.target, attempts=1, weight=int(event.selected))
+        return transfer_graph_from_frame(self.to_frame(), nodes)
+
+
+def transfer_graph_from_frame(events: pd.DataFrame, nodes: Iterable[str] = ()) -> nx.DiGraph:
+    """The transfer graph of a table of transfer events (e.g. :meth:`TransferLog.to_frame`, or rows
+    of a run's ``transfers.parquet``, possibly pooled over trials).
+
+    Edge source → target with ``weight`` = times the source's model was selected as the target's
+    BPM (int) and ``attempts`` = transferred candidate models built (int, >= 1: edges with no
+    selection are included). Edges appear in order of their first event.
+
+    Args:
+        events: at least the columns ``source``, ``target``, ``selected`` (bool or 0/1).
+        nodes: nodes added first, in this order (e.g. every lab, so labs without transfers show).
+
+    Raises:
+        ValueError: a required column is missing.
+    """
+    missing = [c for c in ("source", "target", "selected") if c not in events.columns]
+    if missing:
+        raise ValueError(f"transfer events: missing column(s) {', '.join(missing)}")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    if events.empty:
         return graph
+    frame = pd.DataFrame(
+        {
+            "source": events["source"].astype(str).to_numpy(),
+            "target": events["target"].astype(str).to_numpy(),
+            "selected": events["selected"].astype(bool).astype("int64").to_numpy(),
+        }
+    )
+    totals = frame.groupby(["source", "target"], sort=False)["selected"].agg(["size", "sum"])
+    for (source, target), attempts, selected in zip(totals.index, totals["size"], totals["sum"]):
+        graph.add_edge(source, target, attempts=int(attempts), weight=int(selected))
+    return graph

@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reproduce_command(subcommands)
     _add_figures_command(subcommands)
     _add_sweep_command(subcommands)
+    _add_graph_command(subcommands)
     return parser
 
 
@@ -224,6 +225,59 @@ def _sweep(args: argparse.Namespace) -> int:
         for point_id, error in result.failed.items():
             print(f"  {point_id}: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_graph_command(subcommands: argparse._SubParsersAction) -> None:
+    graph = subcommands.add_parser(
+        "graph",
+        help="who transfers to whom: the transfer graph of a run directory and its metrics",
+        description="Aggregate a run's transfer events into a weighted directed graph (edge source -> target: "
+        "target built a candidate from source's model; selected = times it was chosen as the best model) and "
+        "write graph.graphml, per-lab metrics (strengths, degrees, PageRank, share of steps won by a "
+        "transferred model), flows between properties and communities, graph_summary.md and two figures.",
+    )
+    graph.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run/reproduce")
+    graph.add_argument("--condition", default="networked", metavar="NAME",
+                       help="the condition to analyse (default: %(default)s)")
+    graph.add_argument("--trial", default="all", type=_trial_argument, metavar="N|all",
+                       help="one trial, or all trials pooled (default: %(default)s)")
+    graph.add_argument("--out", metavar="DIR",
+                       help="output directory (default: RUN_DIR/graph, or RUN_DIR/graph-<condition>[-trial<N>])")
+    graph.set_defaults(handler=_graph)
+
+
+def _trial_argument(value: str) -> int | None:
+    """``all`` -> None (every trial pooled); a non-negative integer -> that trial."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        trial = int(value)
+    except ValueError:
+        trial = -1
+    if trial < 0:
+        raise argparse.ArgumentTypeError(f"expected a trial number >= 0 or 'all' (got {value!r})")
+    return trial
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from runs.graph import (GraphInputError, analyze_transfers, default_out_dir, read_graph_run, summary_text,
+                            write_graph_outputs)
+
+    trial = args.trial  # None: every trial pooled (argparse converts the default "all" too)
+    try:
+        run = read_graph_run(args.run_dir)
+        analysis = analyze_transfers(run, condition=args.condition, trial=trial)
+    except GraphInputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else default_out_dir(run.path, args.condition, trial)
+    files = write_graph_outputs(analysis, out)
+    print(summary_text(analysis))
+    print()
+    print(f"wrote to {out}:")
+    for name in files:
+        print(f"  {name}")
     return 0
 
 
