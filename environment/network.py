@@ -7,6 +7,7 @@ call, then each lab selects, acquires, measures and publishes (usable by neighbo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 
 import mesa
 import numpy as np
@@ -26,6 +27,16 @@ Trainer = Callable[[Sequence[TrainJob], np.ndarray, Sequence[int], LearnerConfig
 STREAM_ORACLE = 3
 
 
+def transfers_built(network: "ExplorationNetwork") -> int:
+    """Model reporter: transfer-learned candidate models built so far (all labs)."""
+    return len(network.transfer_log)
+
+
+def mean_best_true_so_far(network: "ExplorationNetwork") -> float:
+    """Model reporter: mean over labs of the best true property value measured so far (property units)."""
+    return float(np.mean([lab.best_true_so_far for lab in network.agents]))
+
+
 class ExplorationNetwork(mesa.Model):
     """A network of labs exploring one material space.
 
@@ -38,6 +49,10 @@ class ExplorationNetwork(mesa.Model):
         isolated_candidates: lab → number of from-scratch ensembles; set for the isolated
             baseline (the lab then ignores neighbours).
         trainer: the training function (default the batched engine; tests may pass the reference).
+
+    The model pickles between two ticks (:mod:`environment.checkpoint`): DataCollector reporters
+    are named functions, and all randomness lives in picklable generators or is keyed by
+    (seed, lab, tick), so a restored network continues exactly as the original would have.
     """
 
     def __init__(
@@ -79,10 +94,15 @@ class ExplorationNetwork(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "tick": "tick",
-                "transfers_built": lambda m: len(m.transfer_log),
-                "mean_best_true_so_far": lambda m: float(np.mean([a.best_true_so_far for a in m.agents])),
+                "transfers_built": transfers_built,
+                "mean_best_true_so_far": mean_best_true_so_far,
             },
-            agent_reporters={"lab": "name", "n_obs": "n_obs", "best_true_so_far": "best_true_so_far"},
+            # attrgetter, not attribute strings: Mesa wraps strings in closures that cannot be pickled
+            agent_reporters={
+                "lab": attrgetter("name"),
+                "n_obs": attrgetter("n_obs"),
+                "best_true_so_far": attrgetter("best_true_so_far"),
+            },
         )
 
     @staticmethod
@@ -129,14 +149,27 @@ class ExplorationNetwork(mesa.Model):
 
     def step_table(self) -> pd.DataFrame:
         """One row per observation of every lab (initial points at tick -1), in time order."""
-        rows = [row for lab in self.agents for row in lab.log]
-        table = pd.DataFrame(rows)
-        if table.empty:
-            return table
-        order = {spec: i for i, spec in enumerate(lab.name for lab in self.agents)}
-        table["_lab_order"] = table["lab"].map(order)
-        table = table.sort_values(["tick", "_lab_order", "n_obs"], kind="stable").drop(columns="_lab_order")
-        return table.reset_index(drop=True)
+        return step_frame([row for lab in self.agents for row in lab.log], [lab.name for lab in self.agents])
 
     def transfer_table(self) -> pd.DataFrame:
+        """One row per candidate transfer-learned model built (:meth:`TransferLog.to_frame`)."""
         return self.transfer_log.to_frame()
+
+
+def step_frame(records: Sequence[Mapping[str, object]], lab_order: Sequence[str]) -> pd.DataFrame:
+    """The step table from lab log records (any order): sorted by tick, lab order, then n_obs.
+
+    Args:
+        records: rows of ``ExplorationLab.log`` (dicts with at least ``tick``, ``lab``, ``n_obs``).
+        lab_order: lab names in the network's order (ties within a tick follow it).
+
+    The (tick, lab, n_obs) keys are unique, so the result does not depend on the order of
+    ``records``: the runner rebuilds identical tables from its on-disk streams.
+    """
+    table = pd.DataFrame(list(records))
+    if table.empty:
+        return table
+    order = {name: i for i, name in enumerate(lab_order)}
+    table["_lab_order"] = table["lab"].map(order)
+    table = table.sort_values(["tick", "_lab_order", "n_obs"], kind="stable").drop(columns="_lab_order")
+    return table.reset_index(drop=True)

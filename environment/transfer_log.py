@@ -92,21 +92,8 @@ class TransferLog:
         return tuple(self._events)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per event; columns :data:`COLUMNS` (tick int64, losses float64, selected bool,
-        names and properties as objects). Empty frame with these columns when nothing was recorded."""
-        frame = pd.DataFrame.from_records(self._events, columns=list(COLUMNS))
-        return frame.astype(
-            {
-                "tick": "int64",
-                "source": object,
-                "target": object,
-                "source_property": object,
-                "target_property": object,
-                "validation_loss": "float64",
-                "local_validation_loss": "float64",
-                "selected": "bool",
-            }
-        )
+        """One row per event: :func:`transfer_frame` of :meth:`events`."""
+        return transfer_frame(self._events)
 
     def transfer_graph(self, nodes: Iterable[str] = ()) -> nx.DiGraph:
         """Aggregation of the log: edge source → target with ``weight`` = times the source's model
@@ -152,3 +139,22 @@ def transfer_graph_from_frame(events: pd.DataFrame, nodes: Iterable[str] = ()) -
     for (source, target), attempts, selected in zip(totals.index, totals["size"], totals["sum"]):
         graph.add_edge(source, target, attempts=int(attempts), weight=int(selected))
     return graph
+
+
+def transfer_frame(events: Iterable[TransferEvent]) -> pd.DataFrame:
+    """One row per event, in the given order; columns :data:`COLUMNS` (tick int64, losses
+    float64, selected bool, names and properties as objects). Empty frame with these columns
+    when there are no events."""
+    frame = pd.DataFrame.from_records(list(events), columns=list(COLUMNS))
+    return frame.astype(
+        {
+            "tick": "int64",
+            "source": object,
+            "target": object,
+            "source_property": object,
+            "target_property": object,
+            "validation_loss": "float64",
+            "local_validation_loss": "float64",
+            "selected": "bool",
+        }
+    )

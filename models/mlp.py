@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from torch import nn
@@ -131,6 +133,10 @@ def predict_ensemble(
     is one ``addmm`` (their kernels side by side, so the input is read once) and every later layer
     one ``baddbmm`` over the members; SELU runs in place. No autograd. Equal to a per-member
     :class:`MLP` forward up to float32 rounding (tested).
+
+    The result does not depend on the thread count: every block is computed by single-threaded
+    torch ops (a multi-threaded matmul may sum in another order), and blocks run side by side on
+    ``torch.get_num_threads()`` Python threads (torch releases the GIL).
     """
     params = np.ascontiguousarray(params, dtype=np.float32)
     if params.ndim != 2:
@@ -148,9 +154,10 @@ def predict_ensemble(
     out = torch.empty((n_members, n_rows), dtype=torch.float32)
     selu = torch.nn.functional.selu
     last = len(layer_sizes) - 2
-    with torch.inference_mode():
-        for start in range(0, n_rows, PREDICT_CHUNK_ROWS):
-            stop = min(start + PREDICT_CHUNK_ROWS, n_rows)
+
+    def block(start: int) -> None:
+        stop = min(start + PREDICT_CHUNK_ROWS, n_rows)
+        with torch.inference_mode():
             h = torch.addmm(first_bias, x[start:stop], first_kernel)
             if last > 0 or output_activation:
                 selu(h, inplace=True)
@@ -160,4 +167,17 @@ def predict_ensemble(
                 if l < last or output_activation:
                     selu(h, inplace=True)
             out[:, start:stop] = h[:, :, 0]
+
+    starts = range(0, n_rows, PREDICT_CHUNK_ROWS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if threads == 1 or len(starts) == 1:
+            for start in starts:
+                block(start)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(block, starts))
+    finally:
+        torch.set_num_threads(threads)
     return out.numpy()

@@ -9,7 +9,7 @@ Typical use::
 from runs.analysis import format_summary, observations_to_threshold, summarize, summary_markdown
 from runs.build import Condition, build_space, build_topology, make_conditions, thresholds_for
 from runs.plots import plot_best_so_far
-from runs.runner import RunResult, run_scenario
+from runs.runner import RunResult, resume_run, run_scenario
 from runs.scenario import (
     Scenario,
     ScenarioError,
@@ -36,6 +36,7 @@ __all__ = [
     "observations_to_threshold",
     "plot_best_so_far",
     "resolve",
+    "resume_run",
     "run_scenario",
     "summarize",
     "summary_markdown",

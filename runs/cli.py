@@ -1,7 +1,8 @@
 """The ``labnet`` command. Thin: parse arguments, call the library, report errors.
 
-Subcommands: ``run``, ``reproduce`` (a paper's study end to end) and ``figures`` (redraw the
-figures and results table of a run directory); more to come: ``sweep``, ``graph``, ``resume``.
+Subcommands: ``run``, ``reproduce`` (a paper's study end to end), ``figures`` (redraw the
+figures and results table of a run directory) and ``resume`` (finish an interrupted run);
+more to come: ``sweep``, ``graph``.
 Each subcommand is a ``_add_<name>_command(subparsers)`` that registers its arguments
 and a handler ``(args) -> exit status``.
 """
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_command(subcommands)
     _add_reproduce_command(subcommands)
     _add_figures_command(subcommands)
+    _add_resume_command(subcommands)
     _add_sweep_command(subcommands)
     _add_graph_command(subcommands)
     return parser
@@ -278,6 +280,46 @@ def _graph(args: argparse.Namespace) -> int:
     print(f"wrote to {out}:")
     for name in files:
         print(f"  {name}")
+    return 0
+
+
+def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
+    resume = subcommands.add_parser(
+        "resume",
+        help="finish an interrupted run directory",
+        description="Continue an interrupted `labnet run`: every (trial, condition) in progress restarts from "
+        "its last checkpoint, those not started run, and the tables, summary and plot are rebuilt. The "
+        "result is identical to that of an uninterrupted run.",
+    )
+    resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
+    resume.add_argument("--data", metavar="PATH",
+                        help="the dataset file, if the path recorded in RUN_DIR/scenario.yaml has moved")
+    _add_workers_argument(resume)
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    resume.set_defaults(handler=_resume)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from environment.checkpoint import CheckpointError
+    from runs.analysis import format_summary
+    from runs.reproduce import RUN_INFO
+    from runs.run_state import RunDirError
+    from runs.runner import resume_run
+    from runs.tick_stream import StreamError
+
+    try:
+        result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
+    except (RunDirError, CheckpointError, StreamError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.already_finished:
+        print(f"{result.run_dir}: this run has already finished; nothing to resume")
+    else:
+        print(format_summary(result.summary))
+        print()
+    print(f"run directory: {result.run_dir}")
+    if (result.run_dir / RUN_INFO).is_file():  # started by `labnet reproduce`
+        print(f"redraw the study's figures and results table with: {PROG} figures {result.run_dir}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Run a scenario: every trial x condition, serially or in local worker processes, into one run directory.
+"""Run a scenario: every trial x condition, serially, into one run directory; resume it if interrupted.
 
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
@@ -9,37 +9,54 @@ Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
 - ``observations_to_threshold.csv``: the headline metric per trial, condition and lab;
 - ``summary.csv`` / ``summary.md``: mean observations to threshold, CI, p-value;
-- ``best_so_far.png``: best-so-far curves.
+- ``best_so_far.png``: best-so-far curves;
+- ``run_state.json``: per (trial, condition) pending / in progress / done and the last tick on
+  disk; the run's status (:mod:`runs.run_state`);
+- ``stream/trial-<t>_<condition>.{steps,transfers}.jsonl``: the rows of each (trial, condition),
+  appended after every tick (:mod:`runs.tick_stream`);
+- ``checkpoints/trial-<t>_<condition>.pkl``: the network of a (trial, condition) in progress,
+  rewritten atomically every ``checkpoint_every`` ticks, deleted when it is done
+  (:mod:`environment.checkpoint`).
 
-Tables and summaries are rewritten after every finished (trial, condition), so an
-interrupted run keeps everything already computed. Trial t uses seed
-``scenario.seed + t`` in every condition (paired comparison: same initial points).
+The tables and summaries are built from the streams of the finished (trial, condition) runs and
+rewritten after each one, so an interrupted run keeps everything already computed, and
+:func:`resume_run` (``labnet resume RUN_DIR``) finishes it to exactly the result of an
+uninterrupted run. Trial t uses seed ``scenario.seed + t`` in every condition (paired
+comparison: same initial points).
 
-With ``workers > 1`` the (trial, condition) units run in that many spawned processes, each
-with ``cores // workers`` engine threads (at least 1). Tables are always assembled in
-(trial, condition) order, and the engine gives every member the same result whatever the
-thread count, so the run directory is identical to a serial run's. Single-threaded workers
-also keep their speed when other programs share the CPU, where one multi-threaded process
-stalls at every parallel barrier.
+With ``workers > 1`` the (trial, condition) runs go to that many spawned processes, each with
+``cores // workers`` engine threads (at least 1). Workers stream and checkpoint their own runs;
+the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
+always assembled in (trial, condition) order. The engine trains each member on one thread, so
+the run directory is identical to a serial run's. Single-threaded workers also keep their speed
+when other programs share the CPU, where one multi-threaded process stalls at every barrier.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from environment.checkpoint import atomic_write
 from runs.analysis import observations_to_threshold, summarize, summary_markdown
 from runs.build import Condition, build_space, build_topology, lab_table, make_conditions, thresholds_for
 from runs.plots import plot_best_so_far
-from runs.scenario import Scenario, resolve
+from runs.run_state import ConditionRun, RunDirError, RunState, run_lock
+from runs.scenario import Scenario, load_scenario, resolve
+from runs.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
+
+if TYPE_CHECKING:  # pragma: no cover
+    from environment.network import ExplorationNetwork
 
 STEPS_FILE = "steps.parquet"
 TRANSFERS_FILE = "transfers.parquet"
@@ -49,6 +66,7 @@ OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 BEST_SO_FAR_PNG = "best_so_far.png"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
@@ -60,6 +78,7 @@ class RunResult:
         summary: :func:`runs.analysis.summarize` table (one row per lab and condition).
         observations: :func:`runs.analysis.observations_to_threshold` table.
         thresholds: lab -> threshold (property units).
+        already_finished: :func:`resume_run` found the run finished and changed nothing.
     """
 
     run_dir: Path
@@ -73,6 +92,7 @@ class RunResult:
     summary: pd.DataFrame
     observations: pd.DataFrame
     thresholds: dict[str, float] = field(default_factory=dict)
+    already_finished: bool = False
 
 
 def make_run_dir(out_dir: str | Path, name: str, now: datetime | None = None) -> Path:
@@ -98,10 +118,18 @@ def run_condition(
     seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run one condition of one trial; returns (step table, transfer table) of the network."""
+    """Run one condition of one trial in memory (no files); returns (step table, transfer table)."""
+    network = build_network(scenario, space, condition, seed)
+    network.run(scenario.horizon_ticks, progress=progress)
+    return network.step_table(), network.transfer_table()
+
+
+def build_network(scenario: Scenario, space: object, condition: Condition, seed: int) -> "ExplorationNetwork":
+    """The network of one (trial, condition) before its first tick (initial points measured); ``seed``
+    is the trial seed (``scenario.seed + trial``)."""
     from environment.network import ExplorationNetwork
 
-    network = ExplorationNetwork(
+    return ExplorationNetwork(
         space,
         list(condition.labs),
         condition.topology,
@@ -109,141 +137,354 @@ def run_condition(
         seed=seed,
         isolated_candidates=condition.isolated_candidates,
     )
-    network.run(scenario.horizon_ticks, progress=progress)
-    return network.step_table(), network.transfer_table()
 
 
-def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True, workers: int = 1) -> RunResult:
+@dataclass
+class _Setup:
+    """Everything a run needs that follows from its scenario."""
+
+    scenario: Scenario
+    space: object
+    conditions: list[Condition]
+    thresholds: dict[str, float]
+    fingerprint: str
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> "_Setup":
+        from environment.checkpoint import space_fingerprint
+
+        space = build_space(scenario)
+        conditions = make_conditions(scenario, build_topology(scenario))
+        return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space))
+
+
+def run_scenario(
+    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1
+) -> RunResult:
     """Run every trial of every condition and write the run directory.
+
+    Results stream to ``RUN_DIR/stream/`` after every tick and the network is checkpointed to
+    ``RUN_DIR/checkpoints/`` every ``checkpoint_every`` ticks, so an interrupted run can be
+    finished with :func:`resume_run` (``labnet resume RUN_DIR``) to exactly the result of an
+    uninterrupted one.
 
     Args:
         scenario: a validated scenario (CLI overrides already applied with :func:`runs.scenario.resolve`).
         out_dir: parent of the run directory (created if needed).
         progress: show a tqdm bar over all ticks of all trials and conditions on stderr.
-        workers: local processes running (trial, condition) units side by side; 1 = in this process.
+        checkpoint_every: ticks between checkpoints (>= 1). With 1 a crash loses at most the
+            tick in progress; larger values save the checkpoint time (measured in
+            docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
+        workers: local processes running (trial, condition) runs side by side; 1 = in this process.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
         DataError: the data file is unusable.
+        ValueError: ``checkpoint_every < 1``.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every = {checkpoint_every!r}: expected an integer >= 1")
+    _check_workers(workers)
     scenario = resolve(scenario)
-    space = build_space(scenario)
-    conditions = make_conditions(scenario, build_topology(scenario))
-    thresholds = thresholds_for(scenario, space)
-
+    setup = _Setup.of(scenario)
     run_dir = make_run_dir(out_dir, scenario.name)
-    paths = {name: run_dir / name for name in (SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, OBSERVATIONS_FILE,
-                                                 SUMMARY_CSV, SUMMARY_MD, BEST_SO_FAR_PNG)}
-    scenario.to_yaml(paths[SCENARIO_FILE])
+    scenario.to_yaml(run_dir / SCENARIO_FILE)
     lab_table(scenario).to_csv(run_dir / LABS_FILE, index=False)
+    state = RunState.new(run_dir, scenario.trials, [c.name for c in setup.conditions], scenario.horizon_ticks,
+                         checkpoint_every)
+    state.save()
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
-
-    units = [(trial, condition) for trial in range(scenario.trials) for condition in conditions]
-    step_frames: list[pd.DataFrame] = []
-    transfer_frames: list[pd.DataFrame] = []
-    total = len(units) * scenario.horizon_ticks
-    with tqdm(total=total, unit="tick", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-        if workers == 1:
-            finished_units = _serial_units(scenario, space, units, bar)
-        else:
-            finished_units = _parallel_units(scenario, units, workers, bar)
-        results: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
-        for index, steps, transfers in finished_units:
-            trial, condition = units[index]
-            results[index] = (_label(steps, trial, condition.name), _label(transfers, trial, condition.name))
-            done = sorted(results)
-            step_frames = [results[i][0] for i in done]
-            transfer_frames = [results[i][1] for i in done]
-            observations, summary = _write_tables(scenario, thresholds, step_frames, transfer_frames, paths)
-
-    all_steps = pd.concat(step_frames, ignore_index=True)
-    plot_best_so_far(all_steps, thresholds, paths[BEST_SO_FAR_PNG], title=f"{scenario.name}: best so far")
-    return RunResult(
-        run_dir=run_dir,
-        scenario_path=paths[SCENARIO_FILE],
-        steps_path=paths[STEPS_FILE],
-        transfers_path=paths[TRANSFERS_FILE],
-        observations_path=paths[OBSERVATIONS_FILE],
-        summary_csv_path=paths[SUMMARY_CSV],
-        summary_md_path=paths[SUMMARY_MD],
-        plot_path=paths[BEST_SO_FAR_PNG],
-        summary=summary,
-        observations=observations,
-        thresholds=thresholds,
-    )
+    return _execute(run_dir, setup, state, progress, workers)
 
 
-Unit = tuple[int, Condition]
-"""(trial, condition) of one network run."""
+def _check_workers(workers: object) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
 
 
-def _serial_units(
-    scenario: Scenario, space: object, units: list[Unit], bar: tqdm
-) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
-    """Run the units one after the other in this process; yields (unit index, steps, transfers)."""
-    for index, (trial, condition) in enumerate(units):
-        bar.set_description(f"trial {trial + 1}/{scenario.trials} {condition.name}")
-        done = 0
+def resume_run(
+    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1
+) -> RunResult:
+    """Finish an interrupted run: continue every (trial, condition) in progress from its last
+    checkpoint, run those not started, and rebuild the tables, summary and plot.
 
-        def advance(tick: int) -> None:
-            nonlocal done
-            finished = min(tick + 1, scenario.horizon_ticks)
-            if finished > done:
-                bar.update(finished - done)
-                done = finished
+    The result is identical to that of an uninterrupted run of the same scenario and seed.
+    Resuming a finished run changes nothing and returns its result with ``already_finished``.
 
-        steps, transfers = run_condition(scenario, space, condition, scenario.seed + trial, advance)
-        advance(scenario.horizon_ticks - 1)
-        yield index, steps, transfers
+    Args:
+        run_dir: a run directory written by :func:`run_scenario` (``labnet run``).
+        progress: progress bar on stderr.
+        data: the dataset file, if the path recorded in ``RUN_DIR/scenario.yaml`` has moved
+            (its content must be unchanged: checkpoints record a fingerprint of the material space).
+        workers: local processes, as in :func:`run_scenario` (the result does not depend on it).
+
+    Raises:
+        RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
+        CheckpointError: a checkpoint cannot be read or the dataset differs from the run's.
+        ScenarioError, DataError: the recorded scenario or its dataset cannot be loaded.
+    """
+    _check_workers(workers)
+    run_dir = Path(run_dir).expanduser()
+    state = RunState.read(run_dir)
+    if not (run_dir / SCENARIO_FILE).is_file():
+        raise RunDirError(f"{run_dir}: {SCENARIO_FILE} is missing; cannot resume")
+    scenario = resolve(load_scenario(run_dir / SCENARIO_FILE), data=data)
+    setup = _Setup.of(scenario)
+    planned = [(t, c.name) for t in range(scenario.trials) for c in setup.conditions]
+    if [(r.trial, r.condition) for r in state.runs] != planned or state.horizon_ticks != scenario.horizon_ticks:
+        raise RunDirError(
+            f"{state.path} does not match {run_dir / SCENARIO_FILE} (trials, conditions or horizon differ)"
+        )
+    if state.finished:
+        observations, summary = _summaries(setup, _read_tables(run_dir, setup, state)[0])
+        return _result(run_dir, setup, observations, summary, already_finished=True)
+    if progress:
+        print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
+    return _execute(run_dir, setup, state, progress, workers)
 
 
-def _parallel_units(
-    scenario: Scenario, units: list[Unit], workers: int, bar: tqdm
-) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
-    """Run the units in ``workers`` spawned processes; yields (unit index, steps, transfers) as they finish."""
+def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
+    """Run every (trial, condition) of ``state`` that is not done, then write the final outputs."""
+    scenario = setup.scenario
+    horizon = scenario.horizon_ticks
+    with run_lock(run_dir):
+        try:
+            with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
+                      disable=not progress, dynamic_ncols=True) as bar:
+                for run in state.runs:
+                    if run.status == "done":
+                        _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
+                todo = [run for run in state.runs if run.status != "done"]
+                runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
+                for _ in runner(run_dir, setup, state, todo, bar, workers):
+                    if any(other.status != "done" for other in state.runs):
+                        _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
+            steps, observations, summary = _write_tables(run_dir, setup, state)
+            plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
+            state.status = "finished"
+            state.save()
+        except KeyboardInterrupt:
+            print(f"labnet: to continue this run: labnet resume {run_dir}", file=sys.stderr)
+            raise
+    _remove_empty_dir(run_dir / CHECKPOINT_DIR)
+    return _result(run_dir, setup, observations, summary)
+
+
+class _Reporter:
+    """Where a running (trial, condition) reports: its state changed (persist it) or a tick was streamed."""
+
+    def saved(self, run: ConditionRun) -> None:
+        raise NotImplementedError
+
+    def ticked(self, run: ConditionRun) -> None:
+        raise NotImplementedError
+
+
+class _LocalReporter(_Reporter):
+    """In this process: save ``run_state.json``, advance the bar."""
+
+    def __init__(self, state: RunState, bar: tqdm) -> None:
+        self.state, self.bar = state, bar
+
+    def saved(self, run: ConditionRun) -> None:
+        self.state.save()
+        self.bar.n = self.state.ticks_on_disk()  # a checkpoint may be one save ahead of run_state.json
+        self.bar.refresh()
+
+    def ticked(self, run: ConditionRun) -> None:
+        self.bar.update(1)
+
+
+def _run_serially(
+    run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
+):
+    """Run the (trial, condition) runs one after the other here; yields each finished one."""
+    by_name = {c.name: c for c in setup.conditions}
+    reporter = _LocalReporter(state, bar)
+    for run in todo:
+        bar.set_description(f"trial {run.trial + 1}/{setup.scenario.trials} {run.condition}")
+        _run_condition_durably(run_dir, setup, by_name[run.condition], run, reporter)
+        yield run
+
+
+def _run_in_processes(
+    run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
+):
+    """Run the (trial, condition) runs in ``workers`` spawned processes; yields each finished one.
+
+    Workers send ("saved", key, status, last_tick) and ("tick", key) messages; only this process
+    writes ``run_state.json``, after the worker has written the checkpoint it describes.
+    """
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
-    bar.set_description(f"{len(units)} runs in {workers} processes")
+    messages = context.Queue()
+    by_key = {run.key: run for run in todo}
+    bar.set_description(f"{len(todo)} runs in {workers} processes")
+
+    def drain(timeout: float) -> None:
+        try:
+            message = messages.get(timeout=timeout)
+            while True:
+                kind, key, *rest = message
+                if kind == "saved":
+                    by_key[key].status, by_key[key].last_tick = rest
+                    state.save()
+                    bar.n = state.ticks_on_disk()
+                    bar.refresh()
+                else:
+                    bar.update(1)
+                message = messages.get_nowait()
+        except queue.Empty:
+            pass
+
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(scenario, threads)) as pool:
-        pending = {pool.submit(_run_unit, index, trial, condition.name): index
-                   for index, (trial, condition) in enumerate(units)}
+                             initargs=(run_dir, setup.scenario, threads, messages)) as pool:
+        pending = {pool.submit(_run_in_worker, run): run for run in todo}
         try:
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                drain(0.0)
                 for future in finished:
-                    index = pending.pop(future)
-                    steps, transfers = future.result()  # a worker's exception surfaces here
-                    bar.update(scenario.horizon_ticks)
-                    yield index, steps, transfers
+                    run = pending.pop(future)
+                    future.result()  # a worker's exception surfaces here
+                    drain(0.1)  # its last messages
+                    if run.status != "done":  # the "done" report and the result race: trust the result
+                        run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
+                        state.save()
+                    yield run
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
-_WORKER_STATE: dict[str, object] = {}
+class _QueueReporter(_Reporter):
+    """In a worker process: send the run's changes to the parent."""
+
+    def __init__(self, messages) -> None:
+        self.messages = messages
+
+    def saved(self, run: ConditionRun) -> None:
+        self.messages.put(("saved", run.key, run.status, run.last_tick))
+
+    def ticked(self, run: ConditionRun) -> None:
+        self.messages.put(("tick", run.key))
 
 
-def _start_worker(scenario: Scenario, threads: int) -> None:
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
     """Process-pool initializer: limit engine threads, build the space and conditions once."""
     import numba
     import torch
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(threads)
-    space = build_space(scenario)
-    _WORKER_STATE.update(scenario=scenario, space=space,
-                         conditions={c.name: c for c in make_conditions(scenario, build_topology(scenario))})
+    _WORKER.update(run_dir=run_dir, setup=_Setup.of(scenario), reporter=_QueueReporter(messages))
 
 
-def _run_unit(index: int, trial: int, condition_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One (trial, condition) in a worker process."""
-    scenario = _WORKER_STATE["scenario"]
-    condition = _WORKER_STATE["conditions"][condition_name]
-    return run_condition(scenario, _WORKER_STATE["space"], condition, scenario.seed + trial)
+def _run_in_worker(run: ConditionRun) -> None:
+    setup = _WORKER["setup"]
+    condition = {c.name: c for c in setup.conditions}[run.condition]
+    _run_condition_durably(_WORKER["run_dir"], setup, condition, run, _WORKER["reporter"])
+
+
+def _run_condition_durably(
+    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, report: _Reporter
+) -> None:
+    """Run (or continue) one (trial, condition): stream every tick, checkpoint, mark it done."""
+    from environment.checkpoint import CheckpointError, load_network, save_network
+
+    scenario = setup.scenario
+    horizon = scenario.horizon_ticks
+    seed = scenario.seed + run.trial
+    label = {"trial": run.trial, "condition": run.condition, "seed": seed}
+    checkpoint = _checkpoint_path(run_dir, run)
+    if run.status == "in_progress" and checkpoint.is_file():
+        try:
+            saved = load_network(checkpoint, setup.space, setup.fingerprint)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}. Deleting {checkpoint} makes resume rerun trial {run.trial}, "
+                                  f"condition {run.condition!r} from its first tick.") from exc
+        if saved.extra != label:
+            raise RunDirError(f"{checkpoint} belongs to {saved.extra}, expected {label}")
+        network = saved.network
+    else:  # not started, or killed before its first checkpoint: from the beginning
+        network = build_network(scenario, setup.space, condition, seed)
+    run.status, run.last_tick = "in_progress", network.tick - 1
+    report.saved(run)
+    checkpoint.parent.mkdir(exist_ok=True)
+    checkpoint_every = _checkpoint_every(run_dir)
+    with TickStream(*stream_paths(run_dir, run.trial, run.condition), network) as stream:
+
+        def after_tick(tick: int) -> None:
+            stream.append_new(network)
+            finished = tick + 1
+            if finished < horizon and finished % checkpoint_every == 0:
+                save_network(network, checkpoint, extra=label, fingerprint=setup.fingerprint)
+                run.last_tick = tick
+                report.saved(run)
+            report.ticked(run)
+
+        network.run(horizon, progress=after_tick)
+    run.status, run.last_tick = "done", horizon - 1
+    report.saved(run)
+    checkpoint.unlink(missing_ok=True)
+
+
+def _checkpoint_every(run_dir: Path) -> int:
+    """The run's checkpoint interval (``run_state.json``; read-only, so workers may call it)."""
+    return RunState.read(run_dir).checkpoint_every
+
+
+def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:
+    return run_dir / CHECKPOINT_DIR / f"{run.key}.pkl"
+
+
+def _remove_empty_dir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:  # missing or not empty
+        pass
+
+
+def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(steps, transfers) of every done (trial, condition), from the streams, labelled and concatenated."""
+    by_name = {c.name: c for c in setup.conditions}
+    step_frames, transfer_frames = [], []
+    for run in state.runs:
+        if run.status != "done":
+            continue
+        steps_path, transfers_path = stream_paths(run_dir, run.trial, run.condition)
+        lab_order = [lab.name for lab in by_name[run.condition].labs]
+        step_frames.append(_label(read_step_table(steps_path, lab_order), run.trial, run.condition))
+        transfer_frames.append(_label(read_transfer_table(transfers_path), run.trial, run.condition))
+    return pd.concat(step_frames, ignore_index=True), pd.concat(transfer_frames, ignore_index=True)
+
+
+def _summaries(setup: _Setup, steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    observations = observations_to_threshold(steps, setup.thresholds, setup.scenario.goals)
+    return observations, summarize(observations, seed=setup.scenario.seed)
+
+
+def _result(
+    run_dir: Path, setup: _Setup, observations: pd.DataFrame, summary: pd.DataFrame, already_finished: bool = False
+) -> RunResult:
+    return RunResult(
+        run_dir=run_dir,
+        scenario_path=run_dir / SCENARIO_FILE,
+        steps_path=run_dir / STEPS_FILE,
+        transfers_path=run_dir / TRANSFERS_FILE,
+        observations_path=run_dir / OBSERVATIONS_FILE,
+        summary_csv_path=run_dir / SUMMARY_CSV,
+        summary_md_path=run_dir / SUMMARY_MD,
+        plot_path=run_dir / BEST_SO_FAR_PNG,
+        summary=summary,
+        observations=observations,
+        thresholds=setup.thresholds,
+        already_finished=already_finished,
+    )
 
 
 def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
@@ -254,41 +495,28 @@ def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
     return table
 
 
-def _write_tables(
-    scenario: Scenario,
-    thresholds: dict[str, float],
-    step_frames: list[pd.DataFrame],
-    transfer_frames: list[pd.DataFrame],
-    paths: dict[str, Path],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)write the tables and summaries from everything finished so far."""
-    steps = pd.concat(step_frames, ignore_index=True)
-    _write_parquet(steps, paths[STEPS_FILE])
-    _write_parquet(pd.concat(transfer_frames, ignore_index=True), paths[TRANSFERS_FILE])
-    observations = observations_to_threshold(steps, thresholds, scenario.goals)
-    summary = summarize(observations, seed=scenario.seed)
-    _atomic_write(paths[OBSERVATIONS_FILE], lambda tmp: observations.to_csv(tmp, index=False))
-    _atomic_write(paths[SUMMARY_CSV], lambda tmp: summary.to_csv(tmp, index=False))
-    finished = len(step_frames)
-    planned = scenario.trials * len(scenario.conditions)
+def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(Re)write the tables and summaries from every done (trial, condition); returns
+    (steps, observations, summary)."""
+    scenario = setup.scenario
+    steps, transfers = _read_tables(run_dir, setup, state)
+    _write_parquet(steps, run_dir / STEPS_FILE)
+    _write_parquet(transfers, run_dir / TRANSFERS_FILE)
+    observations, summary = _summaries(setup, steps)
+    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: observations.to_csv(tmp, index=False))
+    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: summary.to_csv(tmp, index=False))
+    finished = sum(run.status == "done" for run in state.runs)
     details = [
         f"dataset: {scenario.dataset.kind}; labs: "
         + ", ".join(f"{lab.name} ({lab.property}, every {lab.period_ticks} ticks)" for lab in scenario.labs),
         f"topology: {scenario.topology.kind}; horizon: {scenario.horizon_ticks} ticks; "
         f"trials: {scenario.trials} (seeds {scenario.seed}..{scenario.seed + scenario.trials - 1})",
-        f"finished runs: {finished}/{planned} (trial x condition)",
+        f"finished runs: {finished}/{len(state.runs)} (trial x condition)",
     ]
     text = summary_markdown(summary, title=f"labnet run: {scenario.name}", details=details)
-    _atomic_write(paths[SUMMARY_MD], lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return observations, summary
+    atomic_write(run_dir / SUMMARY_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return steps, observations, summary
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:
-    _atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))

@@ -278,3 +278,18 @@ def test_descriptor_width_mismatch_is_rejected(world):
 
 def test_no_jobs_gives_no_results(world):
     assert train_jobs([], world[0], SIZES, LearnerConfig()) == []
+
+
+def test_predict_ensemble_does_not_depend_on_the_torch_thread_count(world):
+    X = np.tile(world[0], (4, 1))  # several blocks
+    params = lecun_normal_params(SIZES, 5, np.random.default_rng(11))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = predict_ensemble(params, SIZES, X)
+        torch.set_num_threads(3)
+        multi = predict_ensemble(params, SIZES, X)
+        assert torch.get_num_threads() == 3  # restored
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(single, multi)
