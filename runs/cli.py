@@ -231,6 +231,7 @@ def _scaling(args: argparse.Namespace) -> int:
     import time
     from datetime import datetime, timezone
 
+    started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
     from runs.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
     from runs.scaling_report import write_report
 
@@ -252,7 +253,6 @@ def _scaling(args: argparse.Namespace) -> int:
         )
         check_design(design, space.property_names, len(space))
         out = Path(args.out) if args.out else Path("labnet-scaling") / f"{args.source}-to-{args.target}"
-        started = time.perf_counter()
         run = run_scaling(space, design, out, progress=not args.no_progress)
         command = "labnet " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
         details = [

@@ -154,12 +154,20 @@ def fits_table(fits: ScalingFits, design: ScalingDesign) -> pd.DataFrame:
         rows.append({**base, "law": "direct learning (mean R)", "m_target": m, "param": "R_direct", "estimate": mean,
                      "ci_low": low, "ci_high": high, "n_points": 1, "n_repeats": fits.n_repeats, "rmse_log": math.nan})
     for j, m in enumerate(fits.m_grid):
-        i = len(fits.n_grid) - 1
+        i = _last_measured(fits.transfer_mean[:, j])
+        if i is None:
+            continue
         rows.append({**base, "law": "transfer at the largest n (mean R)", "m_target": m,
                      "param": f"R_transfer(n={fits.n_grid[i]})", "estimate": fits.transfer_mean[i, j],
                      "ci_low": fits.transfer_ci[0, i, j], "ci_high": fits.transfer_ci[1, i, j], "n_points": 1,
                      "n_repeats": fits.n_repeats, "rmse_log": math.nan})
     return pd.DataFrame(rows)
+
+
+def _last_measured(means: np.ndarray) -> int | None:
+    """Index of the largest n whose mean error is known (None if none is)."""
+    known = np.flatnonzero(np.isfinite(means))
+    return int(known[-1]) if known.size else None
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -198,11 +206,13 @@ def fits_markdown(fits: ScalingFits, design: ScalingDesign, details: list[str] |
         "| m | D | alpha | C (transfer gap) | rmse(log R) | R direct (m only) | R transfer, largest n |",
         "|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    last = len(fits.n_grid) - 1
     for j, m in enumerate(fits.m_grid):
         fit = fits.per_m.get(m)
         direct = _ci(*fits.direct[m])
-        transfer = _ci(fits.transfer_mean[last, j], fits.transfer_ci[0, last, j], fits.transfer_ci[1, last, j])
+        last = _last_measured(fits.transfer_mean[:, j])
+        transfer = "-" if last is None else (
+            _ci(fits.transfer_mean[last, j], fits.transfer_ci[0, last, j], fits.transfer_ci[1, last, j])
+            + ("" if last == len(fits.n_grid) - 1 else f" (n = {fits.n_grid[last]})"))
         if fit is None:
             lines.append(f"| {m} | - | - | - | - | {direct} | {transfer} |")
         else:
@@ -217,7 +227,7 @@ def fits_markdown(fits: ScalingFits, design: ScalingDesign, details: list[str] |
                   "| " + " | ".join(p(fit, k) for k in fit.names) + f" | {fit.rmse_log:.3f} |", ""]
         n_max, m_max = max(fits.n_grid), max(fits.m_grid)
         lines += [
-            f"Transfer gap of the 2-D law at m = {m_max}: B m^-beta + eps = {float(fit.transfer_gap(m_max)):.3g}.",
+            f"Transfer gap of the 2-D law at m = {m_max}: B m^-beta + eps = {_num(float(fit.transfer_gap(m_max)))}.",
             "",
             f"**Marginal rate of substitution** at n = {n_max}, m = {m_max}: (dR/dm)/(dR/dn) = "
             f"**{_ci(*fits.mrs)}** source samples per target sample (one more target sample lowers R as much as "
@@ -257,7 +267,7 @@ def plot_vs_n(raw: pd.DataFrame, fits: ScalingFits, design: ScalingDesign, path:
         if fit is not None:
             pr = fit.params
             ax.plot(dense, power_law(dense, **pr), color="#1f77b4",
-                    label=f"fit D n^-α + C: α={pr['alpha']:.2f}, C={pr['C']:.3g}")
+                    label=f"fit D n^-α + C: α={pr['alpha']:.2f}, C={_num(pr['C'], 2)}")
             visible = np.nanmin(points["test_mse"].to_numpy(float)) if len(points) else 0.0
             if pr["C"] >= 0.8 * visible:  # a gap far below every measured error would only squash the axis
                 ax.axhline(pr["C"], color="#1f77b4", linestyle=":", linewidth=1, label="transfer gap C")
