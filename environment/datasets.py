@@ -351,6 +351,8 @@ def synthetic_world(
     correlation: float = 0.5,
     seed: int = 0,
     name: str = "synthetic",
+    sim_distortion: float | None = None,
+    sim_bias: float = 0.0,
 ) -> MaterialSpace:
     """The built-in default world: composition-like candidates with smooth, correlated properties.
 
@@ -365,6 +367,19 @@ def synthetic_world(
     meaningful); the rescaling is affine, so the pairwise Pearson correlation over the
     candidates equals ``correlation`` up to float rounding.
 
+    **Simulated twins (Sim2Real).** With ``sim_distortion`` set, every property ``Pk`` gets a
+    twin ``Pk_sim``, what a fast but imperfect simulation would report::
+
+        Pk_sim = Pk + sim_distortion * std(Pk) * e_k(x) + sim_bias
+
+    ``e_k`` is the simulation's systematic error: one more smooth random function (same
+    lengthscale), centred, scaled to unit std over the candidates and orthogonal to every
+    true property and to the other errors. Hence ``corr(Pk, Pk_sim) = 1 / sqrt(1 +
+    sim_distortion**2)`` exactly (0.5 → 0.894, 1 → 0.707) and ``mean(Pk_sim - Pk) =
+    sim_bias``. The error functions are drawn after everything else, so adding twins leaves
+    ``P0, P1, …`` and the descriptors unchanged for a given seed. Random (per-measurement)
+    noise and a further constant offset belong to the oracle (``LabSpec.noise_std``/``bias``).
+
     Args:
         n_candidates: N >= n_properties + 2.
         n_descriptors: d >= 2.
@@ -373,12 +388,23 @@ def synthetic_world(
             which equal pairwise correlations are possible; [-1, 1] for two properties).
         seed: integer >= 0; equal seeds give identical worlds.
         name: name of the space.
+        sim_distortion: None (no twins) or a number >= 0: amplitude of the simulation's
+            smooth error, in units of the true property's std over the candidates.
+        sim_bias: constant offset of every twin, in the property's units (which are [0, 1]).
 
     Raises:
         ValueError: a parameter is out of range (the message names it).
     """
     n_properties = _check_int(n_properties, "n_properties", 1)
-    n_candidates = _check_int(n_candidates, "n_candidates", n_properties + 2)
+    with_twins = sim_distortion is not None
+    n_candidates = _check_int(n_candidates, "n_candidates", (2 * n_properties if with_twins else n_properties) + 2)
+    if with_twins and (
+        isinstance(sim_distortion, bool) or not isinstance(sim_distortion, numbers.Real)
+        or not np.isfinite(sim_distortion) or sim_distortion < 0
+    ):
+        raise ValueError(f"sim_distortion = {sim_distortion!r}: expected None or a finite number >= 0")
+    if isinstance(sim_bias, bool) or not isinstance(sim_bias, numbers.Real) or not np.isfinite(sim_bias):
+        raise ValueError(f"sim_bias = {sim_bias!r}: expected a finite number")
     n_descriptors = _check_int(n_descriptors, "n_descriptors", 2)
     seed = _check_int(seed, "seed", 0)
     if isinstance(correlation, bool) or not isinstance(correlation, numbers.Real) or not np.isfinite(correlation):
@@ -403,11 +429,26 @@ def synthetic_world(
     mixing = eigenvectors @ np.diag(np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
     values = orthonormal @ mixing
     values = (values - values.min(axis=0)) / (values.max(axis=0) - values.min(axis=0))
+    columns = {f"P{k}": values[:, k] for k in range(n_properties)}
+    if with_twins:
+        errors = _simulation_errors(rng, descriptors, orthonormal)
+        for k in range(n_properties):
+            columns[f"P{k}_sim"] = values[:, k] + float(sim_distortion) * values[:, k].std() * errors[:, k] + float(sim_bias)
 
     return MaterialSpace(
         name=name,
         ids=np.arange(n_candidates),
         descriptors=descriptors,
         descriptor_names=tuple(f"E{j}" for j in range(n_descriptors)),
-        properties=pd.DataFrame({f"P{k}": values[:, k] for k in range(n_properties)}),
+        properties=pd.DataFrame(columns),
     )
+
+
+def _simulation_errors(rng: np.random.Generator, descriptors: np.ndarray, truth_basis: np.ndarray) -> np.ndarray:
+    """Smooth error functions [N, p]: centred, unit std, orthogonal to ``truth_basis`` [N, p] and each other."""
+    n, p = truth_basis.shape
+    raw = np.stack([_random_fourier_function(rng, descriptors) for _ in range(p)], axis=1)
+    raw -= raw.mean(axis=0)
+    basis, _ = np.linalg.qr(np.concatenate([truth_basis, raw], axis=1))
+    errors = basis[:, p:]
+    return errors / errors.std(axis=0)

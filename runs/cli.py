@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_resume_command(subcommands)
     _add_sweep_command(subcommands)
     _add_graph_command(subcommands)
+    _add_scaling_command(subcommands)
     return parser
 
 
@@ -347,6 +348,97 @@ def _results_text(results: object) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines + ["(observations include the initial random points; mean over the trials that reached "
                               "the target)"])
+
+
+def _size_list(text: str) -> list[int]:
+    """``"16,32,64"`` or ``"16"`` -> [16, 32, 64] / [16] (argparse type; used with nargs="+")."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by spaces or commas (got {text!r})") from None
+
+
+def _add_scaling_command(subcommands: argparse._SubParsersAction) -> None:
+    scaling = subcommands.add_parser(
+        "scaling",
+        help="measure how transfer-learning error scales with source and target data size (paper 3)",
+        description="Pretrain ensembles on n samples of a source property, fine-tune them on m samples of a "
+        "target property, and measure the test error on a held-out target test set, over grids of n and m "
+        "and many random repeats; direct learning on the m target samples is the baseline. Fits "
+        "R(n) = D n^-alpha + C per m and R(n, m) = (A n^-alpha + B) m^-beta + eps with bootstrap CIs, and "
+        "the marginal rate of substitution. Writes scaling_raw.csv (after every step: an interrupted run "
+        "resumes with the same command), scaling_fits.csv/.md, scaling_vs_n.png and scaling_vs_m.png.",
+    )
+    scaling.add_argument("--source", required=True, metavar="P", help="source property (pretraining)")
+    scaling.add_argument("--target", required=True, metavar="Q", help="target property (fine-tuning and test)")
+    scaling.add_argument("--data", metavar="PATH", help="the B2 CSV; with --scenario, that scenario's b2/csv file")
+    scaling.add_argument("--scenario", metavar="SCENARIO", help="take the dataset of this scenario (file or built-in "
+                         "name); default without --data: the built-in sim2real world (P0 and its twin P0_sim)")
+    scaling.add_argument("--n-grid", type=_size_list, nargs="+", metavar="N",
+                         help="source sizes (default: 32, 64, ... doubling up to 4096 or the pool size)")
+    scaling.add_argument("--m-grid", type=_size_list, nargs="+", metavar="M", help="target sizes (default: 10 20 40 80)")
+    scaling.add_argument("--repeats", type=int, default=10, metavar="R", help="random splits (default: %(default)s)")
+    scaling.add_argument("--members", type=int, default=4, metavar="K", help="ensemble members (default: %(default)s)")
+    scaling.add_argument("--epochs", type=int, default=100, metavar="E",
+                         help="epochs of fine-tuning and direct learning (default: %(default)s)")
+    scaling.add_argument("--pretrain-epochs", type=int, metavar="E",
+                         help="epochs of pretraining on the source data (default: --epochs)")
+    scaling.add_argument("--frozen-layers", type=int, default=2, metavar="L",
+                         help="hidden layers frozen when fine-tuning (default: %(default)s)")
+    scaling.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                         help="share of materials held out as the target test set (default: %(default)s)")
+    scaling.add_argument("--seed", type=int, default=0, metavar="S", help="base seed (default: %(default)s)")
+    scaling.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                         help="bootstrap resamples of the fits (default: %(default)s)")
+    scaling.add_argument("--out", metavar="DIR", help="output directory (default: labnet-scaling/SOURCE-to-TARGET)")
+    scaling.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scaling.set_defaults(handler=_scaling)
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    import time
+    from datetime import datetime, timezone
+
+    started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
+    from runs.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
+    from runs.scaling_report import write_report
+
+    try:
+        if args.bootstrap < 0:
+            raise ScalingError(f"--bootstrap: expected an integer >= 0 (got {args.bootstrap})")
+        space, label = load_space(args.data, args.scenario)
+        pool = len(space) - n_test_for(len(space), args.test_fraction) if 0 < args.test_fraction < 1 else len(space)
+        n_grid = [n for group in args.n_grid for n in group] if args.n_grid else None
+        if n_grid is None:
+            top = min(4096, pool)
+            n_grid = [32 * 2**k for k in range(13) if 32 * 2**k <= top] or list(log_grid(5, max(5, top), 4))
+        m_grid = [m for group in args.m_grid for m in group] if args.m_grid else [10, 20, 40, 80]
+        design = ScalingDesign(
+            source=args.source, target=args.target, n_grid=tuple(n_grid), m_grid=tuple(m_grid), repeats=args.repeats,
+            n_members=args.members, epochs=args.epochs, pretrain_epochs=args.pretrain_epochs,
+            frozen_layers=args.frozen_layers,
+            test_fraction=args.test_fraction, seed=args.seed, dataset=label,
+        )
+        check_design(design, space.property_names, len(space))
+        out = Path(args.out) if args.out else Path("labnet-scaling") / f"{args.source}-to-{args.target}"
+        run = run_scaling(space, design, out, progress=not args.no_progress)
+        command = "labnet " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
+        details = [
+            f"dataset: {label}",
+            f"command: `{command}`",
+            f"date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; wall time of this invocation: "
+            f"{time.perf_counter() - started:.0f} s"
+            + (f" (resumed: {len(run.resumed_steps)} steps were already done)" if run.resumed_steps else ""),
+        ]
+        report = write_report(out, run.raw, design, details=details, n_bootstrap=args.bootstrap)
+    except ScalingError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(report.files["scaling_fits.md"].read_text(encoding="utf-8"))
+    print(f"wrote to {out}:")
+    for name in ("scaling_design.json", "scaling_raw.csv", *report.files):
+        print(f"  {name}")
+    return 0
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -110,7 +110,12 @@ class _Strict(BaseModel):
 
 
 class SyntheticDataset(_Strict):
-    """The built-in synthetic world (needs no file); properties are named P0, P1, ..."""
+    """The built-in synthetic world (needs no file); properties are named P0, P1, ...
+
+    ``sim_distortion`` (None = off) adds a simulated twin ``Pk_sim`` of every property: the truth
+    plus a smooth systematic error of that many standard deviations plus ``sim_bias``
+    (:func:`environment.datasets.synthetic_world`).
+    """
 
     kind: Literal["synthetic"] = "synthetic"
     n_candidates: int = Field(2000, ge=2)
@@ -118,6 +123,8 @@ class SyntheticDataset(_Strict):
     n_properties: int = Field(3, ge=1)
     correlation: float = Field(0.5, ge=-1.0, le=1.0)
     seed: int = Field(0, ge=0)
+    sim_distortion: float | None = Field(None, ge=0.0)
+    sim_bias: float = 0.0
 
 
 class B2Dataset(_Strict):
