@@ -34,7 +34,6 @@ when other programs share the CPU, where one multi-threaded process stalls at ev
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import sys
 from collections.abc import Callable
@@ -53,6 +52,7 @@ from runs.build import Condition, build_space, build_topology, lab_table, make_c
 from runs.plots import plot_best_so_far
 from runs.run_state import ConditionRun, RunDirError, RunState, run_lock
 from runs.scenario import Scenario, load_scenario, resolve
+from runs.threads import limit_threads, threads_per_worker
 from runs.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,7 +304,7 @@ def _run_serially(
     reporter = _LocalReporter(state, bar)
     for run in todo:
         bar.set_description(f"trial {run.trial + 1}/{setup.scenario.trials} {run.condition}")
-        _run_condition_durably(run_dir, setup, by_name[run.condition], run, reporter)
+        _run_condition_durably(run_dir, setup, by_name[run.condition], run, state.checkpoint_every, reporter)
         yield run
 
 
@@ -316,7 +316,7 @@ def _run_in_processes(
     Workers send ("saved", key, status, last_tick) and ("tick", key) messages; only this process
     writes ``run_state.json``, after the worker has written the checkpoint it describes.
     """
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     by_key = {run.key: run for run in todo}
@@ -340,7 +340,7 @@ def _run_in_processes(
 
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(run_dir, setup.scenario, threads, messages)) as pool:
-        pending = {pool.submit(_run_in_worker, run): run for run in todo}
+        pending = {pool.submit(_run_in_worker, run, state.checkpoint_every): run for run in todo}
         try:
             while pending:
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -376,24 +376,21 @@ _WORKER: dict[str, object] = {}
 
 def _start_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
     """Process-pool initializer: limit engine threads, build the space and conditions once."""
-    import numba
-    import torch
-
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    torch.set_num_threads(threads)
+    limit_threads(threads)
     _WORKER.update(run_dir=run_dir, setup=_Setup.of(scenario), reporter=_QueueReporter(messages))
 
 
-def _run_in_worker(run: ConditionRun) -> None:
+def _run_in_worker(run: ConditionRun, checkpoint_every: int) -> None:
     setup = _WORKER["setup"]
     condition = {c.name: c for c in setup.conditions}[run.condition]
-    _run_condition_durably(_WORKER["run_dir"], setup, condition, run, _WORKER["reporter"])
+    _run_condition_durably(_WORKER["run_dir"], setup, condition, run, checkpoint_every, _WORKER["reporter"])
 
 
 def _run_condition_durably(
-    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, report: _Reporter
+    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter
 ) -> None:
-    """Run (or continue) one (trial, condition): stream every tick, checkpoint, mark it done."""
+    """Run (or continue) one (trial, condition): stream every tick, checkpoint every
+    ``checkpoint_every`` ticks, mark it done."""
     from environment.checkpoint import CheckpointError, load_network, save_network
 
     scenario = setup.scenario
@@ -415,7 +412,6 @@ def _run_condition_durably(
     run.status, run.last_tick = "in_progress", network.tick - 1
     report.saved(run)
     checkpoint.parent.mkdir(exist_ok=True)
-    checkpoint_every = _checkpoint_every(run_dir)
     with TickStream(*stream_paths(run_dir, run.trial, run.condition), network) as stream:
 
         def after_tick(tick: int) -> None:
@@ -431,11 +427,6 @@ def _run_condition_durably(
     run.status, run.last_tick = "done", horizon - 1
     report.saved(run)
     checkpoint.unlink(missing_ok=True)
-
-
-def _checkpoint_every(run_dir: Path) -> int:
-    """The run's checkpoint interval (``run_state.json``; read-only, so workers may call it)."""
-    return RunState.read(run_dir).checkpoint_every
 
 
 def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:

@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from runs.threads import limit_threads, threads_per_worker, usable_cores
+
 BACKENDS = ("serial", "processes", "ray")
 PACKAGES = ("agents", "environment", "models", "runs")
 """labnet's top-level packages: what a Ray worker must be able to import."""
@@ -84,25 +86,6 @@ class PointOutcome:
 
 
 # --------------------------------------------------------------------------- one point
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (affinity-aware)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def limit_threads(threads: int | None) -> None:
-    """Use at most ``threads`` numba and torch threads in this process (None: leave as is)."""
-    if threads is None:
-        return
-    import numba
-    import torch
-
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    torch.set_num_threads(max(1, threads))
 
 
 def write_marker(point_dir: Path, outcome: PointOutcome, scenario: dict[str, Any]) -> Path:
@@ -231,7 +214,7 @@ def _execute_processes(tasks: Sequence[PointTask], workers: int, on_outcome: Cal
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, usable_cores() // workers)
+    threads = threads_per_worker(workers)
     tasks = [replace(task, threads=threads) for task in tasks]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
