@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from runs.scenario import Scenario, ScenarioError, builtin_scenario_names, load_builtin, load_scenario, resolve
@@ -162,9 +162,20 @@ def _add_figures_command(subcommands: argparse._SubParsersAction) -> None:
         "directory, finished or interrupted, without recomputing anything.",
     )
     figures.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run/reproduce")
-    figures.add_argument("--data", metavar="PATH",
-                         help="the dataset file, if the path recorded in RUN_DIR/scenario.yaml has moved")
+    _add_moved_data_argument(figures)
     figures.set_defaults(handler=_figures)
+
+
+def _add_moved_data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="PATH",
+                        help="the dataset file, if the path recorded in RUN_DIR/scenario.yaml has moved")
+
+
+def _print_written(out: Path, files: Iterable[str]) -> None:
+    """``wrote to OUT:`` and one indented line per written file name."""
+    print(f"wrote to {out}:")
+    for name in files:
+        print(f"  {name}")
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -175,9 +186,7 @@ def _figures(args: argparse.Namespace) -> int:
     files = draw_run(args.run_dir, data=args.data)
     print(_results_text(pd.read_csv(files[RESULTS_CSV])))
     print()
-    print(f"wrote to {Path(args.run_dir)}:")
-    for name in files:
-        print(f"  {name}")
+    _print_written(Path(args.run_dir), files)
     return 0
 
 
@@ -278,9 +287,7 @@ def _graph(args: argparse.Namespace) -> int:
     files = write_graph_outputs(analysis, out)
     print(summary_text(analysis))
     print()
-    print(f"wrote to {out}:")
-    for name in files:
-        print(f"  {name}")
+    _print_written(out, files)
     return 0
 
 
@@ -293,8 +300,7 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
         "result is identical to that of an uninterrupted run.",
     )
     resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
-    resume.add_argument("--data", metavar="PATH",
-                        help="the dataset file, if the path recorded in RUN_DIR/scenario.yaml has moved")
+    _add_moved_data_argument(resume)
     _add_workers_argument(resume)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
@@ -435,9 +441,7 @@ def _scaling(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(report.files["scaling_fits.md"].read_text(encoding="utf-8"))
-    print(f"wrote to {out}:")
-    for name in ("scaling_design.json", "scaling_raw.csv", *report.files):
-        print(f"  {name}")
+    _print_written(out, ("scaling_design.json", "scaling_raw.csv", *report.files))
     return 0
 
 

@@ -756,15 +756,25 @@ def load_builtin(name: str = "default") -> Scenario:
     return _load_text(text, label=f"built-in scenario {name!r}", base_dir=None)
 
 
-def _load_text(text: str, label: str, base_dir: Path | None) -> Scenario:
+def read_yaml_mapping(text: str, label: str, kind: str, required: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML file of ``kind`` fields (scenario, sweep, ...).
+
+    Raises:
+        ScenarioError: not YAML, empty (the message names the ``required`` fields), or not a mapping.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"not valid YAML: {exc}", label) from None
     if data is None:
-        raise ScenarioError("the file is empty; expected at least 'name' and 'labs'", label)
+        raise ScenarioError(f"the file is empty; expected at least {required}", label)
     if not isinstance(data, dict):
-        raise ScenarioError(f"expected a mapping of scenario fields at the top level (got {type(data).__name__})", label)
+        raise ScenarioError(f"expected a mapping of {kind} fields at the top level (got {type(data).__name__})", label)
+    return data
+
+
+def _load_text(text: str, label: str, base_dir: Path | None) -> Scenario:
+    data = read_yaml_mapping(text, label, "scenario", "'name' and 'labs'")
     scenario = validate_scenario(data, label, base_dir)
     path = getattr(scenario.dataset, "path", None)
     if base_dir is not None and path is not None and not Path(path).expanduser().is_absolute():

@@ -42,6 +42,7 @@ from runs.scenario import (
     Scenario,
     ScenarioError,
     builtin_scenario_names,
+    read_yaml_mapping,
     resolve,
     validate_scenario,
 )
@@ -173,14 +174,7 @@ def load_sweep(source: str | Path | Mapping[str, Any], base_dir: str | Path | No
             raise FileNotFoundError(f"sweep file not found: {path}")
         label = f"sweep {path}"
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"not valid YAML: {exc}", label) from None
-        if data is None:
-            raise ScenarioError("the file is empty; expected at least 'name' and 'axes'", label)
-    if not isinstance(data, dict):
-        raise ScenarioError(f"expected a mapping of sweep fields at the top level (got {type(data).__name__})", label)
+        data = read_yaml_mapping(path.read_text(encoding="utf-8"), label, "sweep", "'name' and 'axes'")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
