@@ -109,21 +109,27 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, c
     assert_same_outputs(run_dir, reference.run_dir)
 
 
-def test_an_interrupted_in_process_run_with_sparse_checkpoints_resumes_exactly(reference, tmp_path, monkeypatch):
-    """checkpoint_every=3: the stream runs ahead of the checkpoint when interrupted; resume rewinds it."""
+def interrupted_run(tmp_path: Path, monkeypatch, condition: str, checkpoint_every: int) -> Path:
+    """Run SCENARIO in this process, stopped by Ctrl-C once tick 4 of ``condition`` is streamed."""
     append_new = TickStream.append_new
 
-    def interrupt_after_tick_4_of_isolated(self, network):
+    def interrupt_after_tick_4(self, network):
         written = append_new(self, network)
-        if "_isolated." in self.steps_path.name and network.tick == 5:
+        if f"_{condition}." in self.steps_path.name and network.tick == 5:
             raise KeyboardInterrupt
         return written
 
-    monkeypatch.setattr(TickStream, "append_new", interrupt_after_tick_4_of_isolated)
+    monkeypatch.setattr(TickStream, "append_new", interrupt_after_tick_4)
     with pytest.raises(KeyboardInterrupt):
-        run_scenario(load_scenario(SCENARIO), tmp_path, progress=False, checkpoint_every=3)
+        run_scenario(load_scenario(SCENARIO), tmp_path, progress=False, checkpoint_every=checkpoint_every)
     monkeypatch.undo()
     (run_dir,) = tmp_path.iterdir()
+    return run_dir
+
+
+def test_an_interrupted_in_process_run_with_sparse_checkpoints_resumes_exactly(reference, tmp_path, monkeypatch):
+    """checkpoint_every=3: the stream runs ahead of the checkpoint when interrupted; resume rewinds it."""
+    run_dir = interrupted_run(tmp_path, monkeypatch, "isolated", checkpoint_every=3)
     state = {r["condition"]: r for r in run_state(run_dir)["runs"]}
     assert state["isolated"] == {"trial": 0, "condition": "isolated", "status": "in_progress", "last_tick": 2}
     assert max(r["tick"] for r in read_records(stream_paths(run_dir, 0, "isolated")[0])) == 4  # ahead of tick 2
@@ -137,19 +143,7 @@ def test_an_interrupted_in_process_run_with_sparse_checkpoints_resumes_exactly(r
 
 def test_worker_processes_resume_an_interrupted_run_exactly(reference, tmp_path, monkeypatch):
     """Interrupted mid-condition in this process, finished by 2 worker processes from the checkpoint."""
-    append_new = TickStream.append_new
-
-    def interrupt_after_tick_4_of_networked(self, network):
-        written = append_new(self, network)
-        if "_networked." in self.steps_path.name and network.tick == 5:
-            raise KeyboardInterrupt
-        return written
-
-    monkeypatch.setattr(TickStream, "append_new", interrupt_after_tick_4_of_networked)
-    with pytest.raises(KeyboardInterrupt):
-        run_scenario(load_scenario(SCENARIO), tmp_path, progress=False, checkpoint_every=2)
-    monkeypatch.undo()
-    (run_dir,) = tmp_path.iterdir()
+    run_dir = interrupted_run(tmp_path, monkeypatch, "networked", checkpoint_every=2)
     assert [r["status"] for r in run_state(run_dir)["runs"]][:2] == ["in_progress", "pending"]
 
     result = resume_run(run_dir, progress=False, workers=2)
