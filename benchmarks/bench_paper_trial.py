@@ -41,15 +41,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def action_member_steps(n_obs: int, n_candidates: int, learner: LearnerConfig) -> tuple[int, int]:
+    """(members trained, member-optimizer-steps) of the action that made observation ``n_obs``."""
+    n_before = n_obs - 1  # the action trained on the data before its own measurement
+    n_train = n_before - max(1, math.ceil(learner.validation_fraction * n_before))
+    members = n_candidates * learner.n_members
+    return members, members * learner.epochs * math.ceil(n_train / learner.batch_size)
+
+
 def member_steps(steps, learner: LearnerConfig) -> int:
     """Member-optimizer-steps of a trial, from its step table (one row per observation)."""
     acts = steps[steps.phase == "acquisition"]
-    total = 0
-    for n_obs, n_candidates in zip(acts.n_obs, acts.n_candidates):
-        n_before = n_obs - 1  # the action trained on the data before its own measurement
-        n_train = n_before - max(1, math.ceil(learner.validation_fraction * n_before))
-        total += n_candidates * learner.n_members * learner.epochs * math.ceil(n_train / learner.batch_size)
-    return total
+    return sum(action_member_steps(n, c, learner)[1] for n, c in zip(acts.n_obs, acts.n_candidates))
 
 
 def reference_cost_per_step(space, learner: LearnerConfig, epochs: int = 10) -> float:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import resource
@@ -38,6 +37,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench_engine import tiny_engine_call_seconds  # noqa: E402  (benchmarks/ is on sys.path)
+from bench_paper_trial import action_member_steps  # noqa: E402
+
+from models import layer_sizes_for  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "docs/benchmarks/scale.md"
 SCENARIO = "ba100"
@@ -66,57 +70,36 @@ def build_network(n_labs: int):
     return network, topology
 
 
-def member_steps_of_tick(network, tick: int) -> tuple[int, int, int]:
-    """(acting labs, members trained, member-optimizer-steps) of ``tick``, from the step table."""
+def work_per_tick(network, ticks: int) -> tuple[list[int], list[int], list[int]]:
+    """Per tick: (acting labs, members trained, member-optimizer-steps), from the step table."""
     steps = network.step_table()
-    acts = steps[(steps.tick == tick) & (steps.phase == "acquisition")]
-    learner = network.learner
-    members = total = 0
-    for n_obs, n_candidates in zip(acts.n_obs, acts.n_candidates):
-        n_before = n_obs - 1
-        n_train = n_before - max(1, math.ceil(learner.validation_fraction * n_before))
-        members += n_candidates * learner.n_members
-        total += n_candidates * learner.n_members * learner.epochs * math.ceil(n_train / learner.batch_size)
-    return len(acts), members, total
-
-
-def _warm_up() -> float:
-    """Load the engine's compiled kernel (and torch) on a tiny job; returns the seconds it took."""
-    import numpy as np
-
-    from models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params, predict_ensemble, train_jobs
-
-    start = time.perf_counter()
-    X = np.eye(16, dtype=np.float32)
-    sizes = layer_sizes_for(16, (100, 100, 10))
-    params = lecun_normal_params(sizes, 2, np.random.default_rng(0))
-    job = TrainJob(params, np.arange(8), np.zeros(8, np.float32), np.arange(8, 10), np.zeros(2, np.float32),
-                   np.arange(2, dtype=np.uint64), 0)
-    results = train_jobs([job], X, sizes, LearnerConfig(n_members=2, epochs=1))
-    predict_ensemble(results[0].params, sizes, X)
-    return time.perf_counter() - start
+    acts = steps[steps.phase == "acquisition"]
+    acting, members, total = [0] * ticks, [0] * ticks, [0] * ticks
+    for tick, n_obs, n_candidates in zip(acts.tick, acts.n_obs, acts.n_candidates):
+        m, s = action_member_steps(n_obs, n_candidates, network.learner)
+        acting[tick] += 1
+        members[tick] += m
+        total[tick] += s
+    return acting, members, total
 
 
 def measure(n_labs: int, ticks: int, progress: bool) -> dict:
     """Build and run one network in this process, timing every tick."""
-    warm = _warm_up()
+    warm = tiny_engine_call_seconds(layer_sizes_for(16, (100, 100, 10)))  # numba cache load, torch start
     start = time.perf_counter()
     network, topology = build_network(n_labs)
     build_seconds = time.perf_counter() - start
-    tick_seconds, acting, members, steps = [], [], [], []
+    tick_seconds = []
     for tick in range(ticks):
         begin = time.perf_counter()
         network.step()
         tick_seconds.append(time.perf_counter() - begin)
-        a, m, s = member_steps_of_tick(network, tick)
-        acting.append(a)
-        members.append(m)
-        steps.append(s)
         if progress:
             elapsed = sum(tick_seconds)
             print(f"  {n_labs} labs: tick {tick + 1}/{ticks} {tick_seconds[-1]:.2f} s "
                   f"(elapsed {elapsed / 60:.1f} min, eta {elapsed / (tick + 1) * (ticks - tick - 1) / 60:.1f} min)",
                   file=sys.stderr, flush=True)
+    acting, members, steps = work_per_tick(network, ticks)
     in_degrees = [topology.in_degree(name) for name in topology.names]
     transfers = network.transfer_table()
     return {
