@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from runs.runner import OBSERVATIONS_FILE
+from runs.scenario import Scenario
 from runs.sweep_backends import (
     POINT_MARKER,
     PointOutcome,
@@ -203,8 +204,9 @@ def _finished_points(sweep: Sweep, sweep_dir: Path) -> dict[str, dict[str, Any]]
         if marker.get("status") != "finished" or not (marker_path.parent / str(marker.get("run_dir"))).is_dir():
             continue
         expected = json.loads(json.dumps(point.scenario.to_dict()))
-        if marker.get("scenario") != expected:
-            differing = _differences(marker.get("scenario") or {}, expected)
+        recorded = _with_current_defaults(marker.get("scenario") or {})
+        if recorded != expected:
+            differing = _differences(recorded, expected)
             raise SweepError(
                 f"{sweep_dir} holds another sweep: its point {point.point_id} ran a different scenario "
                 f"(differs in {', '.join(differing[:5]) or 'its fields'}); use another --out or remove that directory"
@@ -212,6 +214,18 @@ def _finished_points(sweep: Sweep, sweep_dir: Path) -> dict[str, dict[str, Any]]
         finished[point.point_id] = {"run_dir": marker["run_dir"], "wall_seconds": marker.get("wall_seconds"),
                                     "resumed": True}
     return finished
+
+
+def _with_current_defaults(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A point's recorded scenario with fields added to labnet since it ran filled in at their defaults.
+
+    A sweep finished by an older labnet is resumable when it differs only in fields it could not know.
+    An unreadable record is compared as written (and so reported as different).
+    """
+    try:
+        return json.loads(json.dumps(Scenario.model_validate(recorded).to_dict()))
+    except (ValueError, TypeError):
+        return recorded
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import shutil
 
@@ -150,6 +151,18 @@ def test_a_sweep_directory_of_another_sweep_is_refused(serial, tmp_path):
     changed["base"]["learner"]["epochs"] = 4
     with pytest.raises(SweepError, match=r"p000 ran a different scenario \(differs in learner.epochs\)"):
         run_sweep(load_sweep(changed), tmp_path, backend="serial", progress=False)
+
+
+def test_points_recorded_before_a_field_was_added_still_resume(serial, tmp_path):
+    """A point finished by an older labnet lacks fields added since; at their defaults it is the same point."""
+    shutil.copytree(serial.sweep_dir, tmp_path / "tiny")
+    marker_path = tmp_path / "tiny" / "p000" / POINT_MARKER
+    marker = json.loads(marker_path.read_text())
+    assert "sim_bias" in marker["scenario"]["dataset"]
+    del marker["scenario"]["dataset"]["sim_bias"]  # as written before sim_bias existed
+    marker_path.write_text(json.dumps(marker))
+    again = run_sweep(load_sweep(TINY), tmp_path, backend="serial", progress=False)
+    assert again.skipped == ["p000", "p001"]
 
 
 def test_a_point_that_fails_is_reported_and_not_marked_finished(tmp_path):
