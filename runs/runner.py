@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from runs.analysis import observations_to_threshold, summarize, summary_markdown
-from runs.build import Condition, build_space, build_topology, make_conditions, thresholds_for
+from runs.build import Condition, build_space, build_topology, load_lab_pools, make_conditions, thresholds_for
 from runs.plots import plot_best_so_far
 from runs.scenario import Scenario, resolve
 
@@ -86,8 +86,13 @@ def run_condition(
     condition: Condition,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    pools: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run one condition of one trial; returns (step table, transfer table) of the network."""
+    """Run one condition of one trial; returns (step table, transfer table) of the network.
+
+    ``pools``: the labs' loaded source-model pools (:func:`runs.build.load_lab_pools`); loaded
+    from disk by the network when None.
+    """
     from environment.network import ExplorationNetwork
 
     network = ExplorationNetwork(
@@ -97,6 +102,7 @@ def run_condition(
         scenario.learner,
         seed=seed,
         isolated_candidates=condition.isolated_candidates,
+        pools=pools,
     )
     network.run(scenario.horizon_ticks, progress=progress)
     return network.step_table(), network.transfer_table()
@@ -116,6 +122,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True)
     """
     scenario = resolve(scenario)
     space = build_space(scenario)
+    pools = load_lab_pools(scenario, space)
     conditions = make_conditions(scenario, build_topology(scenario))
     thresholds = thresholds_for(scenario, space)
 
@@ -142,7 +149,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, progress: bool = True)
                         bar.update(finished - done)
                         done = finished
 
-                steps, transfers = run_condition(scenario, space, condition, scenario.seed + trial, advance)
+                steps, transfers = run_condition(scenario, space, condition, scenario.seed + trial, advance, pools)
                 advance(scenario.horizon_ticks - 1)
                 step_frames.append(_label(steps, trial, condition.name))
                 transfer_frames.append(_label(transfers, trial, condition.name))

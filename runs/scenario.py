@@ -33,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
 from models.config import LearnerConfig
+from models.pool_selection import PoolScoring
+from models.transfer import TransferMode
 
 DATASET_KINDS = ("synthetic", "b2", "csv")
 TOPOLOGY_KINDS = ("isolated", "complete", "ring", "star", "edges")
@@ -131,15 +133,32 @@ class LabConfig(_Strict):
     noise_std: float = Field(_LAB_DEFAULTS["noise_std"], ge=0.0)
     bias: float = _LAB_DEFAULTS["bias"]
     phase_ticks: int = Field(_LAB_DEFAULTS["phase_ticks"], ge=0)
+    transfer_mode: TransferMode = _LAB_DEFAULTS["transfer_mode"]
+    pools: list[str] = Field(default_factory=list)
+    pool_top_k: int = Field(_LAB_DEFAULTS["pool_top_k"], ge=1)
+    pool_every: int = Field(_LAB_DEFAULTS["pool_every"], ge=1)
+    pool_scoring: PoolScoring = _LAB_DEFAULTS["pool_scoring"]
+    pool_cv_folds: int = Field(_LAB_DEFAULTS["pool_cv_folds"], ge=2)
 
     @model_validator(mode="after")
     def _spec_accepts(self) -> LabConfig:
+        if not self.pools:
+            unused = [name for name in POOL_SETTINGS if getattr(self, name) != _LAB_DEFAULTS[name]]
+            if unused:
+                raise FieldIssue([(name, "only used when 'pools' lists at least one pool directory") for name in unused])
+        duplicates = sorted({p for p in self.pools if self.pools.count(p) > 1})
+        if duplicates:
+            raise FieldIssue([("pools", f"pool listed more than once: {', '.join(duplicates)}")])
         self.to_spec()  # LabSpec's own checks; its ValueError surfaces at labs[i]
         return self
 
     def to_spec(self) -> LabSpec:
         """The lab as the simulation's :class:`LabSpec`."""
         return LabSpec(**self.model_dump())
+
+
+POOL_SETTINGS = ("pool_top_k", "pool_every", "pool_scoring", "pool_cv_folds")
+"""Lab fields that only mean something when the lab lists pools."""
 
 
 # --------------------------------------------------------------------------- topology
@@ -362,6 +381,11 @@ def _load_text(text: str, label: str, base_dir: Path | None) -> Scenario:
     path = getattr(scenario.dataset, "path", None)
     if base_dir is not None and path is not None and not Path(path).expanduser().is_absolute():
         scenario.dataset.path = str((base_dir / Path(path).expanduser()).resolve())
+    if base_dir is not None:  # pool directories, like the dataset, are relative to the scenario file
+        for lab in scenario.labs:
+            if lab.pools:
+                lab.pools = [p if Path(p).expanduser().is_absolute() else str((base_dir / Path(p).expanduser()).resolve())
+                             for p in lab.pools]
     return scenario
 
 
