@@ -35,6 +35,7 @@ from .transfer import (
     finetune_job,
     fit_featurizer_forest,
     hidden_features,
+    one_torch_thread,
 )
 
 PoolScoring = Literal["ridge_probe", "transfer_cv"]
@@ -103,7 +104,8 @@ def score_sources(
     y = np.asarray(y, np.float32)
     folds = fold_ids(len(rows), n_folds, rng)
     if scoring == "ridge_probe":
-        scores = [ridge_cv_mse(hidden_features(s, np.asarray(X)[rows]), y, folds) for s in sources]
+        with one_torch_thread():
+            scores = [ridge_cv_mse(hidden_features(s, np.asarray(X)[rows]), y, folds) for s in sources]
     elif mode == "featurizer_rf":
         scores = [_forest_cv_mse(s, X, rows, y, folds, learner, rng) for s in sources]
     else:

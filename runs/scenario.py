@@ -134,7 +134,7 @@ class LabConfig(_Strict):
     bias: float = _LAB_DEFAULTS["bias"]
     phase_ticks: int = Field(_LAB_DEFAULTS["phase_ticks"], ge=0)
     transfer_mode: TransferMode = _LAB_DEFAULTS["transfer_mode"]
-    pools: list[str] = Field(default_factory=list)
+    pools: tuple[str, ...] = _LAB_DEFAULTS["pools"]
     pool_top_k: int = Field(_LAB_DEFAULTS["pool_top_k"], ge=1)
     pool_every: int = Field(_LAB_DEFAULTS["pool_every"], ge=1)
     pool_scoring: PoolScoring = _LAB_DEFAULTS["pool_scoring"]
@@ -384,8 +384,8 @@ def _load_text(text: str, label: str, base_dir: Path | None) -> Scenario:
     if base_dir is not None:  # pool directories, like the dataset, are relative to the scenario file
         for lab in scenario.labs:
             if lab.pools:
-                lab.pools = [p if Path(p).expanduser().is_absolute() else str((base_dir / Path(p).expanduser()).resolve())
-                             for p in lab.pools]
+                lab.pools = tuple(p if Path(p).expanduser().is_absolute() else str((base_dir / Path(p).expanduser()).resolve())
+                             for p in lab.pools)
     return scenario
 
 

@@ -11,18 +11,20 @@ import yaml
 
 from agents import LabSpec
 from environment import ExplorationNetwork, Topology, synthetic_world
-from models import LearnerConfig, TrainJob, lecun_normal_params, train_jobs
+from models import LearnerConfig, TrainJob, lecun_normal_params, predict_ensemble, train_jobs
 from models.grouping import EngineTask, train_grouped
 from models.pool import load_pool
 from models.pool_selection import score_sources, top_k
 from models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool
 from models.transfer import (
+    EnsemblePredictor,
     SourceNetwork,
     finetune_job,
     fit_featurizer_forest,
     frozen_layers_for,
     hidden_features,
 )
+from runs.reproduce import draw_run
 from runs.runner import run_scenario
 from runs.scenario import ScenarioError, load_scenario
 
@@ -145,6 +147,13 @@ def test_modes_decide_what_is_frozen_and_the_learning_rate(space, pools):
     start = int(np.cumsum([0] + [a * b + b for a, b in zip(pool_source.layer_sizes[:-1], pool_source.layer_sizes[1:])])[depth - 1])
     assert np.array_equal(result.params[:, :start], frozen_job.params[:, :start])  # the frozen prefix is untouched
     assert not np.array_equal(result.params[:, start:], frozen_job.params[:, start:])
+    # prediction computes the shared frozen prefix once: same numbers as every member in full
+    predictor = EnsemblePredictor(result.params, pool_source.layer_sizes)
+    assert predictor.shared_layers() == depth - 1
+    full = predict_ensemble(result.params, pool_source.layer_sizes, space.descriptors)
+    mu, sigma = predictor.predict(space.descriptors)
+    np.testing.assert_allclose(mu, full.mean(0), atol=1e-5)
+    np.testing.assert_allclose(sigma, full.std(0), atol=1e-5)
     # a neighbour's ensemble of the lab's own architecture: paper 1 exactly (members copied, 2 layers frozen)
     neighbour = SourceNetwork("B", "P1", lecun_normal_params((6, 100, 100, 10, 1), 3, np.random.default_rng(1)),
                               (6, 100, 100, 10, 1))
@@ -179,7 +188,7 @@ def test_scenario_labs_take_pools_relative_to_the_file_and_bad_pools_are_named(s
         "horizon_ticks": 3, "trials": 1, "baselines": ["isolated"],
     }))
     scenario = load_scenario(pools["good"].path.parent.parent / "study.yaml")
-    assert scenario.labs[0].pools == [str(pools["good"].path)]
+    assert scenario.labs[0].pools == (str(pools["good"].path),)
     spec = scenario.lab_specs()[0]
     assert spec.transfer_mode == "finetune_full" and spec.pools == (str(pools["good"].path),) and spec.pool_top_k == 2
     result = run_scenario(scenario, tmp_path / "runs", progress=False)
@@ -188,6 +197,9 @@ def test_scenario_labs_take_pools_relative_to_the_file_and_bad_pools_are_named(s
     assert transfers.source.str.match(r"pool:good#[01]$").all() and len(transfers) == 2 * 3 * 2
     resolved = yaml.safe_load(result.scenario_path.read_text())
     assert resolved["labs"][0]["pools"] == [str(pools["good"].path)]
+    files = draw_run(result.run_dir)  # figures of a run whose transfers come from pool models
+    assert files["transfer_graph.png"].stat().st_size > 0
+    assert pd.read_csv(files["transfer_counts.csv"]).source.str.startswith("pool:good#").all()
 
     def lab_issue(**lab):
         data = {"name": "bad", "dataset": {"kind": "synthetic", "n_candidates": 50, "n_descriptors": 8},
