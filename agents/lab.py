@@ -1,9 +1,11 @@
 """The exploration systems: Mesa agents that measure materials at their own clock speed.
 
 A lab's action is split in two so that a whole tick can be trained in one batched pass:
-``plan_training(tick)`` returns the candidate ensembles to train (a list of ``TrainJob``), the
-model trains every acting lab's jobs together, then ``complete_action(tick, results)`` selects the
-best model, acquires, measures and publishes. Labs reach the broker only through ``ModelExchange``.
+``plan_training(tick)`` returns the candidate models (a list of :class:`Candidate`; those with an
+engine task are ensembles to train), the model trains every acting lab's tasks together, then
+``complete_action(tick, results)`` fits the candidates that need no engine (``featurizer_rf``),
+selects the best model, acquires, measures and publishes. Labs reach the broker only through
+``ModelExchange``.
 """
 from __future__ import annotations
 
@@ -23,19 +25,24 @@ from models import (
     UpperConfidenceBound,
     argmax_unmeasured,
     lecun_normal_params,
-    predict_ensemble,
     select_best,
+    train_jobs,
     validation_split,
 )
+from models.grouping import EngineTask, Trainer
+from models.pool_selection import score_sources, top_k
+from models.transfer import EnsemblePredictor, SourceNetwork, finetune_job, fit_featurizer_forest
 
 from .spec import LabSpec
 
 if TYPE_CHECKING:
     from environment.material_space import MaterialSpace
     from environment.oracle import Oracle
+    from models.pool import SourcePool
 
 # independent random streams of a lab, each keyed by (seed, lab index, stream, ...)
-STREAM_INITIAL, STREAM_TRAINING, STREAM_RANDOM_SEARCH = 0, 1, 2
+STREAM_INITIAL, STREAM_TRAINING, STREAM_RANDOM_SEARCH, STREAM_POOL, STREAM_POOL_RANKING = 0, 1, 2, 4, 5
+# (3 is the network's oracle stream)
 
 
 class ModelExchange(Protocol):
@@ -51,15 +58,32 @@ class TransferRecorder(Protocol):
                source_property=None, target_property=None) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidate:
-    """One candidate model of an action: its label, where it comes from, and its training job."""
+    """One candidate model of an action: its label, where it comes from, and how it is trained.
+
+    Attributes:
+        label: key in the step log's ``candidate_losses``.
+        source: the lab whose weights it starts from (the lab itself for from-scratch models), or
+            ``pool:<name>#<index>`` for a pool model.
+        kind: "scratch", "transfer" (a neighbour's model) or "pool".
+        source_property: the property the source model predicts.
+        task: the engine job with its architecture and settings (None for featurizer_rf candidates).
+        source_network: the frozen featurizer of a featurizer_rf candidate (None otherwise).
+        forest_seed: random_state of that candidate's forest.
+    """
 
     label: str
-    source: str  # the lab whose weights it starts from (the lab itself for from-scratch models)
-    kind: str  # "scratch" | "transfer"
-    job: TrainJob
-    source_property: str  # the property the source lab's model predicts
+    source: str
+    kind: str
+    source_property: str
+    task: EngineTask | None = None
+    source_network: SourceNetwork | None = None
+    forest_seed: int = 0
+
+    @property
+    def job(self) -> TrainJob | None:
+        return None if self.task is None else self.task.job
 
 
 class ExplorationLab(mesa.Agent):
@@ -170,13 +194,21 @@ class RandomSearchLab(ExplorationLab):
 class BayesianOptimizationLab(ExplorationLab):
     """The paper's closed loop (DESIGN.md → core loop): candidates, BPM, UCB, measure, publish.
 
+    Candidates: the lab's own from-scratch ensemble (always first), one transferred model per
+    in-neighbour that has published, and the ``pool_top_k`` best models of its source-model pools
+    (paper 2's shotgun selection, re-ranked every ``spec.pool_every`` actions on the training part
+    of the action's split). Neighbour and pool models are transferred in ``spec.transfer_mode``.
+
     Args:
         exchange: the broker (publish / available_for).
         transfers: the transfer-event log.
         learner: hyperparameters.
         layer_sizes: (d, *hidden, 1).
         isolated_candidates: when set, the lab ignores neighbours and trains this many
-            from-scratch ensembles per action (the isolated baseline).
+            from-scratch ensembles per action (the isolated baseline). Pools are the lab's own
+            and are used in both conditions.
+        pools: the loaded pools named by ``spec.pools`` (checked against the material space).
+        trainer: trains the ``transfer_cv`` ranking's fold models (the network's trainer).
     """
 
     def __init__(
@@ -192,6 +224,8 @@ class BayesianOptimizationLab(ExplorationLab):
         learner: LearnerConfig,
         layer_sizes: tuple[int, ...],
         isolated_candidates: int | None = None,
+        pools: Sequence["SourcePool"] = (),
+        trainer: Trainer = train_jobs,
     ) -> None:
         super().__init__(model, spec, lab_index, space, oracle, seed)
         if isolated_candidates is not None and isolated_candidates < 1:
@@ -201,8 +235,18 @@ class BayesianOptimizationLab(ExplorationLab):
         self.learner = learner
         self.layer_sizes = tuple(layer_sizes)
         self.isolated_candidates = isolated_candidates
+        self.trainer = trainer
         self.acquisition = UpperConfidenceBound(alpha=learner.ucb_alpha, maximize=self.maximize)
+        self.pool_sources: list[SourceNetwork] = [source for pool in pools for source in pool.sources()]
+        if self.pool_sources and spec.pool_top_k > len(self.pool_sources):
+            raise ValueError(
+                f"lab {spec.name!r}: pool_top_k = {spec.pool_top_k} exceeds the {len(self.pool_sources)} pool models"
+            )
+        self.pool_choice: list[int] = []  # indices into pool_sources, best first
+        self.last_pool_scores: np.ndarray | None = None  # CV MSE of every pool source at the last ranking
+        self._actions = 0
         self._planned: list[Candidate] = []
+        self._split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._standardization = (0.0, 1.0)
         self.last_bpm_source = ""
 
@@ -218,50 +262,90 @@ class BayesianOptimizationLab(ExplorationLab):
         self._standardization = (mean, std)
         rows = np.asarray(self.rows, dtype=np.int64)
         train, val = validation_split(len(rows), self.learner.validation_fraction, self.rng(STREAM_TRAINING, tick))
+        split = (rows[train], y_std[train], rows[val], y_std[val])
+        self._split = split
         k = self.learner.n_members
 
-        def job(slot: int, params: np.ndarray, frozen: int) -> TrainJob:
-            seeds = self.rng(STREAM_TRAINING, tick, slot).integers(0, 2**63, size=k, dtype=np.uint64)
-            return TrainJob(params, rows[train], y_std[train], rows[val], y_std[val], seeds, frozen)
+        def seeds(*key: int) -> np.ndarray:
+            return self.rng(*key).integers(0, 2**63, size=k, dtype=np.uint64)
 
-        def fresh(slot: int) -> np.ndarray:
-            return lecun_normal_params(self.layer_sizes, k, self.rng(STREAM_TRAINING, tick, slot, 1))
+        def scratch(slot: int, label: str) -> Candidate:
+            params = lecun_normal_params(self.layer_sizes, k, self.rng(STREAM_TRAINING, tick, slot, 1))
+            job = TrainJob(params, *split, seeds(STREAM_TRAINING, tick, slot), 0)
+            return Candidate(label, self.name, "scratch", self.spec.property,
+                             task=EngineTask(job, self.layer_sizes, self.learner))
 
-        own = self.spec.property
-        candidates = [Candidate(self.name, self.name, "scratch", job(0, fresh(0), 0), own)]
+        candidates = [scratch(0, self.name)]
         if self.isolated_candidates is not None:
-            for slot in range(1, self.isolated_candidates):
-                label = f"{self.name}#{slot + 1}"
-                candidates.append(Candidate(label, self.name, "scratch", job(slot, fresh(slot), 0), own))
+            candidates += [scratch(slot, f"{self.name}#{slot + 1}") for slot in range(1, self.isolated_candidates)]
         else:
             for slot, (source, snapshot) in enumerate(self.exchange.available_for(self.name, tick).items(), 1):
-                if snapshot.layer_sizes != self.layer_sizes:
-                    raise ValueError(
-                        f"lab {self.name!r} cannot transfer from {source!r}: architecture "
-                        f"{snapshot.layer_sizes} differs from {self.layer_sizes}"
-                    )
-                transferred = job(slot, snapshot.params.copy(), self.learner.frozen_layers)
-                candidates.append(Candidate(source, source, "transfer", transferred, snapshot.property))
+                network = SourceNetwork(source, snapshot.property, snapshot.params, snapshot.layer_sizes,
+                                        self.learner.output_activation)
+                candidates.append(self._transferred(network, "transfer", (STREAM_TRAINING, tick, slot), split))
+        if self.pool_sources:
+            if self._actions % self.spec.pool_every == 0:
+                self._rank_pool(tick, split)
+            for i in self.pool_choice:
+                candidates.append(self._transferred(self.pool_sources[i], "pool", (STREAM_POOL, tick, i), split))
+        self._actions += 1
         self._planned = candidates
         return candidates
 
+    def _transferred(self, source: SourceNetwork, kind: str, key: tuple[int, ...], split) -> Candidate:
+        """The candidate built from ``source`` in the lab's transfer mode; random draws keyed by ``key``."""
+        mode = self.spec.transfer_mode
+        if mode == "featurizer_rf":
+            forest_seed = int(self.rng(*key, 3).integers(0, 2**32))
+            return Candidate(source.label, source.label, kind, source.property, source_network=source,
+                             forest_seed=forest_seed)
+        seeds = self.rng(*key).integers(0, 2**63, size=self.learner.n_members, dtype=np.uint64)
+        job, config = finetune_job(source, mode, self.learner, *split, seeds)
+        return Candidate(source.label, source.label, kind, source.property,
+                         task=EngineTask(job, source.layer_sizes, config))
+
+    def _rank_pool(self, tick: int, split) -> None:
+        """Shotgun selection: CV-score every pool model on the training part of this action's split."""
+        train_rows, y_train, _, _ = split
+        scores = score_sources(
+            self.pool_sources, self.space.descriptors, train_rows, y_train, self.spec.transfer_mode, self.learner,
+            scoring=self.spec.pool_scoring, n_folds=self.spec.pool_cv_folds,
+            rng=self.rng(STREAM_POOL_RANKING, tick), trainer=self.trainer,
+        )
+        self.last_pool_scores = scores
+        self.pool_choice = top_k(scores, self.spec.pool_top_k)
+
     def complete_action(self, tick: int, results: Sequence[TrainResult]) -> None:
+        """Finish the action; ``results`` are the engine results of the planned candidates that
+        have an engine task, in plan order."""
         candidates, self._planned = self._planned, []
-        if len(results) != len(candidates):
-            raise RuntimeError(f"lab {self.name!r}: {len(candidates)} candidates planned, {len(results)} trained")
-        losses = [r.validation_loss for r in results]
+        n_tasks = sum(c.task is not None for c in candidates)
+        if len(results) != n_tasks:
+            raise RuntimeError(f"lab {self.name!r}: {n_tasks} candidate ensembles planned, {len(results)} trained")
+        assert self._split is not None
+        trained = iter(results)
+        losses, predictors = [], []
+        for cand in candidates:
+            if cand.task is not None:
+                result = next(trained)
+                losses.append(result.validation_loss)
+                predictors.append(EnsemblePredictor(result.params, cand.task.layer_sizes, cand.task.config.output_activation))
+            else:
+                forest = fit_featurizer_forest(cand.source_network, self.space.descriptors, *self._split,
+                                               self.learner.rf_trees, cand.forest_seed)
+                losses.append(forest.validation_loss)
+                predictors.append(forest)
         best = select_best(losses)
-        chosen, chosen_result = candidates[best], results[best]
+        chosen = candidates[best]
         local_loss = losses[0]
         for cand, loss in zip(candidates, losses):
-            if cand.kind == "transfer":
+            if cand.kind in ("transfer", "pool"):
                 self.transfers.record(
                     tick, cand.source, self.name, loss, local_loss, cand is chosen,
                     source_property=cand.source_property, target_property=self.spec.property,
                 )
         mean, std = self._standardization
-        preds = predict_ensemble(chosen_result.params, self.layer_sizes, self.space.descriptors, self.learner.output_activation)
-        mu, sigma = preds.mean(axis=0), preds.std(axis=0)
+        mu, sigma = predictors[best].predict(self.space.descriptors)
         unmeasured = ~self.measured
         truth_std = (self._truth - mean) / std
         generalization = float(np.mean((mu[unmeasured] - truth_std[unmeasured]) ** 2))

@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from models.pool_selection import POOL_SCORINGS, PoolScoring
+from models.transfer import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode
+
 Strategy = Literal["bo", "random"]
 Goal = Literal["maximize", "minimize"]
 
@@ -22,6 +25,13 @@ class LabSpec:
         noise_std: standard deviation of Gaussian measurement noise, in the property's units.
         bias: constant offset added to every measurement, in the property's units.
         phase_ticks: offset of the lab's first action.
+        transfer_mode: how a source model becomes a candidate: "finetune_frozen" (paper 1),
+            "finetune_full" or "featurizer_rf" (models/transfer.py).
+        pools: directories of source-model pools the lab draws candidates from (may be empty).
+        pool_top_k: pool models transferred per action: the k best by cross-validation.
+        pool_every: re-rank the pool every this many actions (the top k are kept in between).
+        pool_scoring: "ridge_probe" (cheap proxy, default) or "transfer_cv" (models/pool_selection.py).
+        pool_cv_folds: folds of the cross-validation (fewer when the lab has fewer training points).
     """
 
     name: str
@@ -33,8 +43,15 @@ class LabSpec:
     noise_std: float = 0.0
     bias: float = 0.0
     phase_ticks: int = 0
+    transfer_mode: TransferMode = DEFAULT_TRANSFER_MODE
+    pools: tuple[str, ...] = ()
+    pool_top_k: int = 1
+    pool_every: int = 1
+    pool_scoring: PoolScoring = "ridge_probe"
+    pool_cv_folds: int = 5
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pools", tuple(str(p) for p in self.pools))
         if not self.name:
             raise ValueError("lab.name: expected a non-empty string")
         if self.goal not in ("maximize", "minimize"):
@@ -52,6 +69,19 @@ class LabSpec:
                 f"lab {self.name!r}: initial_points = {self.initial_points!r}: expected at least "
                 f"{MIN_INITIAL_POINTS} so that an 80/20 split leaves >= 4 training and >= 1 validation points"
             )
+
+        if self.transfer_mode not in TRANSFER_MODES:
+            raise ValueError(
+                f"lab {self.name!r}: transfer_mode = {self.transfer_mode!r}: expected one of {', '.join(TRANSFER_MODES)}"
+            )
+        if self.pool_scoring not in POOL_SCORINGS:
+            raise ValueError(
+                f"lab {self.name!r}: pool_scoring = {self.pool_scoring!r}: expected one of {', '.join(POOL_SCORINGS)}"
+            )
+        for name, minimum in (("pool_top_k", 1), ("pool_every", 1), ("pool_cv_folds", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < minimum:
+                raise ValueError(f"lab {self.name!r}: {name} = {value!r}: expected an integer >= {minimum}")
 
     def acts_at(self, tick: int) -> bool:
         """True when the lab's clock fires at ``tick``."""

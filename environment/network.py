@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
+from pathlib import Path
 
 import mesa
 import numpy as np
@@ -15,6 +16,8 @@ import pandas as pd
 
 from agents import BayesianOptimizationLab, ExplorationLab, LabSpec, RandomSearchLab
 from models import LearnerConfig, TrainJob, TrainResult, layer_sizes_for, train_jobs
+from models.grouping import train_grouped
+from models.pool import SourcePool, load_pool
 
 from .broker import ModelBroker
 from .material_space import MaterialSpace
@@ -49,10 +52,16 @@ class ExplorationNetwork(mesa.Model):
         isolated_candidates: lab → number of from-scratch ensembles; set for the isolated
             baseline (the lab then ignores neighbours).
         trainer: the training function (default the batched engine; tests may pass the reference).
+        pools: loaded source-model pools by the path a lab's ``spec.pools`` names them with;
+            pools not given here are loaded from disk (once per network).
+
+    Raises:
+        PoolError: a lab's pool cannot be loaded or does not fit the material space's descriptors.
 
     The model pickles between two ticks (:mod:`environment.checkpoint`): DataCollector reporters
     are named functions, and all randomness lives in picklable generators or is keyed by
     (seed, lab, tick), so a restored network continues exactly as the original would have.
+    Loaded pools are shared read-only objects and pickle with it.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class ExplorationNetwork(mesa.Model):
         seed: int = 0,
         isolated_candidates: Mapping[str, int] | None = None,
         trainer: Trainer = train_jobs,
+        pools: Mapping[str, SourcePool] | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.space = space
@@ -76,6 +86,7 @@ class ExplorationNetwork(mesa.Model):
         self.broker = ModelBroker(topology)
         self.transfer_log = TransferLog()
         self.layer_sizes = layer_sizes_for(space.n_descriptors, self.learner.hidden_layers)
+        self.pools: dict[str, SourcePool] = dict(pools or {})
         for index, spec in enumerate(labs):
             oracle = Oracle(
                 space, spec.property, noise_std=spec.noise_std, bias=spec.bias,
@@ -89,6 +100,7 @@ class ExplorationNetwork(mesa.Model):
                     exchange=self.broker, transfers=self.transfer_log, learner=self.learner,
                     layer_sizes=self.layer_sizes,
                     isolated_candidates=None if isolated_candidates is None else isolated_candidates.get(spec.name),
+                    pools=[self._pool(path, spec) for path in spec.pools], trainer=trainer,
                 )
             lab.measure_initial_points()
         self.datacollector = mesa.DataCollector(
@@ -120,21 +132,34 @@ class ExplorationNetwork(mesa.Model):
         if unknown:
             raise ValueError(f"isolated_candidates names unknown labs: {unknown}")
 
+    def _pool(self, path: str, spec: LabSpec) -> SourcePool:
+        """The pool at ``path`` (loaded once), checked against the material space's descriptors."""
+        if path not in self.pools:
+            self.pools[path] = load_pool(Path(path))
+        pool = self.pools[path]
+        pool.check_descriptors(self.space.n_descriptors, self.space.descriptor_names)
+        return pool
+
     @property
     def labs(self) -> mesa.agent.AgentSet:
         return self.agents
 
     def step(self) -> None:
-        """Advance one tick: plan every acting lab, train all candidates in one pass, act."""
+        """Advance one tick: plan every acting lab, train all candidates in one pass, act.
+
+        "One pass" is one engine call per (architecture, settings) group: a single call unless
+        pool models (other architectures) or finetune_full (another learning rate) are involved.
+        """
         tick = self.tick
         acting = [lab for lab in self.agents if lab.acts_at(tick)]
         plans = [lab.plan_training(tick) for lab in acting]
-        jobs = [cand.job for plan in plans for cand in plan]
-        results = self.trainer(jobs, self.space.descriptors, self.layer_sizes, self.learner) if jobs else []
+        tasks = [cand.task for plan in plans for cand in plan if cand.task is not None]
+        results = train_grouped(tasks, self.space.descriptors, self.trainer) if tasks else []
         start = 0
         for lab, plan in zip(acting, plans):
-            lab.complete_action(tick, results[start : start + len(plan)])
-            start += len(plan)
+            n_tasks = sum(cand.task is not None for cand in plan)
+            lab.complete_action(tick, results[start : start + n_tasks])
+            start += n_tasks
         self.datacollector.collect(self)
         self.tick += 1
 

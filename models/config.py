@@ -20,6 +20,9 @@ class LearnerConfig:
         frozen_layers: hidden layers copied and frozen when a neighbour's model is transferred.
         ucb_alpha: exploration weight of the UCB acquisition (mu + alpha * sigma).
         output_activation: the authors' code applies SELU on the output too.
+        full_finetune_lr: Adam step size of the ``finetune_full`` transfer mode (every layer
+            trainable); None means ``learning_rate / 10``.
+        rf_trees: trees of the random-forest head of the ``featurizer_rf`` transfer mode.
     """
 
     n_members: int = 10
@@ -33,6 +36,13 @@ class LearnerConfig:
     frozen_layers: int = 2
     ucb_alpha: float = 3.0
     output_activation: bool = True
+    full_finetune_lr: float | None = None
+    rf_trees: int = 100
+
+    @property
+    def full_finetune_learning_rate(self) -> float:
+        """The step size ``finetune_full`` uses: ``full_finetune_lr``, or ``learning_rate / 10`` when unset."""
+        return self.learning_rate / 10.0 if self.full_finetune_lr is None else float(self.full_finetune_lr)
 
     def __post_init__(self) -> None:
         checks = {
@@ -46,6 +56,8 @@ class LearnerConfig:
             "validation_fraction": 0 < self.validation_fraction < 1,
             "frozen_layers": 0 <= self.frozen_layers <= len(self.hidden_layers),
             "ucb_alpha": self.ucb_alpha >= 0,
+            "full_finetune_lr": self.full_finetune_lr is None or self.full_finetune_lr > 0,
+            "rf_trees": self.rf_trees >= 2,
         }
         expected = {
             "n_members": "an integer >= 2 (sigma needs two members)",
@@ -58,6 +70,8 @@ class LearnerConfig:
             "validation_fraction": "a number strictly between 0 and 1",
             "frozen_layers": f"an integer between 0 and the number of hidden layers ({len(self.hidden_layers)})",
             "ucb_alpha": "a number >= 0",
+            "full_finetune_lr": "a positive number, or null for learning_rate / 10",
+            "rf_trees": "an integer >= 2 (sigma is the spread over the trees)",
         }
         for name, ok in checks.items():
             if not ok:

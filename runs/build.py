@@ -16,6 +16,7 @@ from runs.scenario import Scenario, ScenarioError, check_properties
 
 if TYPE_CHECKING:  # pragma: no cover
     from environment import MaterialSpace, Topology
+    from models.pool import SourcePool
 
 
 def build_space(scenario: Scenario) -> MaterialSpace:
@@ -61,6 +62,46 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     if too_many:
         raise ScenarioError(too_many)
     return space
+
+
+def load_lab_pools(scenario: Scenario, space: MaterialSpace) -> dict[str, SourcePool]:
+    """Load every pool a BO lab lists and check it against the material space.
+
+    Returns pool path -> loaded pool (each directory loaded once), for ``ExplorationNetwork(pools=...)``.
+
+    Raises:
+        ScenarioError: ``labs[i].pools[j]: ...`` for a missing or unreadable pool, one built on
+            other descriptors, or two pools of a lab with the same name; ``labs[i].pool_top_k``
+            when it exceeds the lab's pool models.
+    """
+    from models.pool import PoolError, load_pool
+
+    pools: dict[str, SourcePool] = {}
+    issues: list[str] = []
+    for i, lab in enumerate(scenario.labs):
+        if lab.strategy != "bo" or not lab.pools:
+            continue
+        names: dict[str, int] = {}
+        n_models = 0
+        for j, path in enumerate(lab.pools):
+            where = f"labs[{i}].pools[{j}]"
+            try:
+                pool = pools[path] if path in pools else load_pool(path)
+                pool.check_descriptors(space.n_descriptors, space.descriptor_names)
+            except PoolError as exc:
+                issues.append(f"{where}: {exc}")
+                continue
+            pools[path] = pool
+            if pool.name in names:
+                issues.append(f"{where}: pool name {pool.name!r} is also the name of labs[{i}].pools[{names[pool.name]}]; "
+                              f"names must differ (they label pool models in the logs)")
+            names[pool.name] = j
+            n_models += len(pool)
+        if n_models and lab.pool_top_k > n_models:
+            issues.append(f"labs[{i}].pool_top_k = {lab.pool_top_k}: more than the {n_models} models of the lab's pools")
+    if issues:
+        raise ScenarioError(issues)
+    return pools
 
 
 def build_topology(scenario: Scenario) -> Topology:

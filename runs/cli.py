@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_command(subcommands)
     _add_graph_command(subcommands)
     _add_scaling_command(subcommands)
+    _add_pool_command(subcommands)
     return parser
 
 
@@ -327,6 +328,85 @@ def _resume(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / RUN_INFO).is_file():  # started by `labnet reproduce`
         print(f"redraw the study's figures and results table with: {PROG} figures {result.run_dir}")
+    return 0
+
+
+def _add_pool_command(subcommands: argparse._SubParsersAction) -> None:
+    pool = subcommands.add_parser(
+        "pool",
+        help="build or inspect a source-model pool (shotgun transfer learning)",
+        description="Source-model pools: many pretrained networks of random pyramid architectures for one "
+        "property, from which labs pick the most transferable by cross-validation (docs/pools.md).",
+    )
+    actions = pool.add_subparsers(dest="pool_command", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build",
+        help="train a pool (continues an interrupted build of the same settings)",
+        description="Train N pyramid MLPs (3-6 hidden layers, first width 64-512, decreasing) on bootstrap "
+        "draws of the dataset's rows with PyTorch Lightning; each model is saved as it finishes.",
+    )
+    build.add_argument("--property", required=True, metavar="P", help="the property the pool predicts")
+    build.add_argument("--scenario", metavar="SCENARIO",
+                       help="scenario file or built-in name whose dataset is used (default: the built-in 'default')")
+    build.add_argument("--data", metavar="PATH", help="dataset file for b2/csv scenarios (overrides dataset.path)")
+    build.add_argument("--out", required=True, metavar="POOL_DIR", help="the pool directory (created, or continued)")
+    build.add_argument("--n-models", type=int, default=100, metavar="N", help="models in the pool (default: %(default)s)")
+    build.add_argument("--seed", type=int, default=0, metavar="S", help="base seed (default: %(default)s)")
+    build.add_argument("--sample-size", type=int, metavar="N", help="bootstrap draws per model (default: all rows)")
+    build.add_argument("--name", metavar="NAME", help="name in logs, pool:<NAME>#<index> (default: the directory name)")
+    build.add_argument("--epochs", type=int, default=100, metavar="E", help="maximum epochs per model (default: %(default)s)")
+    build.add_argument("--depths", type=int, nargs=2, default=(3, 6), metavar=("MIN", "MAX"),
+                       help="hidden layers per model (default: 3 6)")
+    build.add_argument("--widths", type=int, nargs=2, default=(64, 512), metavar=("MIN", "MAX"),
+                       help="range of the first hidden width; later layers are narrower (default: 64 512)")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.set_defaults(handler=_pool_build)
+    inspect = actions.add_parser("inspect", help="print a pool's models and scores; optionally plot them",
+                                 description="Print one line per model (architecture, training rows, "
+                                 "validation MSE and R2, time) and a summary.")
+    inspect.add_argument("pool_dir", metavar="POOL_DIR")
+    inspect.add_argument("--plot", metavar="PNG", help="also write validation R2 vs depth and width to this PNG")
+    inspect.set_defaults(handler=_pool_inspect)
+
+
+def _pool_build(args: argparse.Namespace) -> int:
+    from models.pool import PoolError
+    from models.pool_training import PoolArchitecture, PoolTraining
+    from runs.pools import build_pool_for_scenario
+
+    scenario = resolve(scenario_from_argument(args.scenario), data=args.data)
+    try:
+        architecture = PoolArchitecture(min_depth=args.depths[0], max_depth=args.depths[1],
+                                        min_width=args.widths[0], max_width=args.widths[1])
+        training = PoolTraining(epochs=args.epochs)
+        report = build_pool_for_scenario(
+            scenario, args.property, args.out, n_models=args.n_models, seed=args.seed, sample_size=args.sample_size,
+            name=args.name, architecture=architecture, training=training, progress=not args.no_progress,
+        )
+    except (PoolError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if report.built:
+        print(f"trained {len(report.built)} models: {report.seconds_per_model:.1f} s wall, "
+              f"{sum(report.cpu_seconds) / len(report.cpu_seconds):.1f} s CPU per model (mean)")
+    if report.kept:
+        print(f"kept {len(report.kept)} models already finished")
+    print(f"pool: {report.path}")
+    return 0
+
+
+def _pool_inspect(args: argparse.Namespace) -> int:
+    from models.pool import PoolError, load_pool
+    from runs.pools import format_pool, plot_pool
+
+    try:
+        pool = load_pool(args.pool_dir)
+    except PoolError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(format_pool(pool))
+    if args.plot:
+        print(f"plot: {plot_pool(pool, args.plot)}")
     return 0
 
 

@@ -420,10 +420,13 @@ def plot_transfer_graph(
     Args:
         counts: :func:`transfer_counts` output.
         labs: nodes in order (default: every lab in ``counts``); labs without transfers still show.
+            When given, transfers from sources that are not labs (pool models) are left out.
         properties: lab -> property (node colour and label).
     """
     import networkx as nx
 
+    if labs is not None:
+        counts = counts[counts["source"].isin(labs) & counts["target"].isin(labs)]
     labs = list(labs) if labs is not None else list(dict.fromkeys([*counts["source"], *counts["target"]]))
     properties = dict(properties or {})
     colors = lab_colors(labs, properties)

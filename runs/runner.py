@@ -48,7 +48,9 @@ from tqdm.auto import tqdm
 
 from environment.checkpoint import atomic_write
 from runs.analysis import observations_to_threshold, summarize, summary_markdown
-from runs.build import Condition, build_space, build_topology, lab_table, make_conditions, thresholds_for
+from runs.build import (
+    Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
+)
 from runs.plots import plot_best_so_far
 from runs.run_state import ConditionRun, RunDirError, RunState, run_lock
 from runs.scenario import Scenario, load_scenario, resolve
@@ -117,16 +119,23 @@ def run_condition(
     condition: Condition,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    pools: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run one condition of one trial in memory (no files); returns (step table, transfer table)."""
-    network = build_network(scenario, space, condition, seed)
+    """Run one condition of one trial in memory (no files); returns (step table, transfer table).
+
+    ``pools``: the labs' loaded source-model pools (:func:`runs.build.load_lab_pools`); loaded
+    from disk by the network when None.
+    """
+    network = build_network(scenario, space, condition, seed, pools)
     network.run(scenario.horizon_ticks, progress=progress)
     return network.step_table(), network.transfer_table()
 
 
-def build_network(scenario: Scenario, space: object, condition: Condition, seed: int) -> "ExplorationNetwork":
+def build_network(
+    scenario: Scenario, space: object, condition: Condition, seed: int, pools: dict | None = None
+) -> "ExplorationNetwork":
     """The network of one (trial, condition) before its first tick (initial points measured); ``seed``
-    is the trial seed (``scenario.seed + trial``)."""
+    is the trial seed (``scenario.seed + trial``), ``pools`` as in :func:`run_condition`."""
     from environment.network import ExplorationNetwork
 
     return ExplorationNetwork(
@@ -136,6 +145,7 @@ def build_network(scenario: Scenario, space: object, condition: Condition, seed:
         scenario.learner,
         seed=seed,
         isolated_candidates=condition.isolated_candidates,
+        pools=pools,
     )
 
 
@@ -148,14 +158,17 @@ class _Setup:
     conditions: list[Condition]
     thresholds: dict[str, float]
     fingerprint: str
+    pools: dict
+    """The labs' source-model pools, loaded once (and once per worker process)."""
 
     @classmethod
     def of(cls, scenario: Scenario) -> "_Setup":
         from environment.checkpoint import space_fingerprint
 
         space = build_space(scenario)
+        pools = load_lab_pools(scenario, space)
         conditions = make_conditions(scenario, build_topology(scenario))
-        return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space))
+        return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space), pools)
 
 
 def run_scenario(
@@ -408,7 +421,7 @@ def _run_condition_durably(
             raise RunDirError(f"{checkpoint} belongs to {saved.extra}, expected {label}")
         network = saved.network
     else:  # not started, or killed before its first checkpoint: from the beginning
-        network = build_network(scenario, setup.space, condition, seed)
+        network = build_network(scenario, setup.space, condition, seed, setup.pools)
     run.status, run.last_tick = "in_progress", network.tick - 1
     report.saved(run)
     checkpoint.parent.mkdir(exist_ok=True)

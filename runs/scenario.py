@@ -55,6 +55,8 @@ from agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
 from models.config import LearnerConfig
 from runs import lab_rules
 from runs.lab_rules import LAB_RULE_NAMES, fixed_or_rule
+from models.pool_selection import PoolScoring
+from models.transfer import TransferMode
 
 DATASET_KINDS = ("synthetic", "b2", "csv")
 TOPOLOGY_KINDS = (
@@ -168,11 +170,24 @@ class LabConfig(_Strict):
     noise_std: float = Field(_LAB_DEFAULTS["noise_std"], ge=0.0)
     bias: float = _LAB_DEFAULTS["bias"]
     phase_ticks: int = Field(_LAB_DEFAULTS["phase_ticks"], ge=0)
+    transfer_mode: TransferMode = _LAB_DEFAULTS["transfer_mode"]
+    pools: tuple[str, ...] = _LAB_DEFAULTS["pools"]
+    pool_top_k: int = Field(_LAB_DEFAULTS["pool_top_k"], ge=1)
+    pool_every: int = Field(_LAB_DEFAULTS["pool_every"], ge=1)
+    pool_scoring: PoolScoring = _LAB_DEFAULTS["pool_scoring"]
+    pool_cv_folds: int = Field(_LAB_DEFAULTS["pool_cv_folds"], ge=2)
     community: int | None = Field(None, ge=0)
     """The lab's community in the topology (filled from the topology when it knows it); not part of LabSpec."""
 
     @model_validator(mode="after")
     def _spec_accepts(self) -> LabConfig:
+        if not self.pools:
+            unused = [name for name in POOL_SETTINGS if getattr(self, name) != _LAB_DEFAULTS[name]]
+            if unused:
+                raise FieldIssue([(name, "only used when 'pools' lists at least one pool directory") for name in unused])
+        duplicates = sorted({p for p in self.pools if self.pools.count(p) > 1})
+        if duplicates:
+            raise FieldIssue([("pools", f"pool listed more than once: {', '.join(duplicates)}")])
         self.to_spec()  # LabSpec's own checks; its ValueError surfaces at labs[i]
         return self
 
@@ -191,9 +206,15 @@ _GENERATED_FIELD_TYPES: dict[str, Any] = {
     "noise_std": Annotated[float, Field(ge=0.0)],
     "bias": float,
     "phase_ticks": Annotated[int, Field(ge=0)],
+    "transfer_mode": TransferMode,
+    "pools": tuple[str, ...],
+    "pool_top_k": Annotated[int, Field(ge=1)],
+    "pool_every": Annotated[int, Field(ge=1)],
+    "pool_scoring": PoolScoring,
+    "pool_cv_folds": Annotated[int, Field(ge=2)],
 }
 """Generator field -> the type of one value (the LabConfig field's type and bounds)."""
-_INTEGER_FIELDS = ("period_ticks", "initial_points", "phase_ticks")
+_INTEGER_FIELDS = ("period_ticks", "initial_points", "phase_ticks", "pool_top_k", "pool_every", "pool_cv_folds")
 _NUMBER_FIELDS = ("noise_std", "bias")
 
 
@@ -215,6 +236,12 @@ class LabGenerator(_Strict):
     noise_std: fixed_or_rule(_GENERATED_FIELD_TYPES["noise_std"]) = _LAB_DEFAULTS["noise_std"]
     bias: fixed_or_rule(float) = _LAB_DEFAULTS["bias"]
     phase_ticks: fixed_or_rule(_GENERATED_FIELD_TYPES["phase_ticks"]) = _LAB_DEFAULTS["phase_ticks"]
+    transfer_mode: fixed_or_rule(TransferMode) = _LAB_DEFAULTS["transfer_mode"]
+    pools: fixed_or_rule(tuple[str, ...]) = _LAB_DEFAULTS["pools"]
+    pool_top_k: fixed_or_rule(_GENERATED_FIELD_TYPES["pool_top_k"]) = _LAB_DEFAULTS["pool_top_k"]
+    pool_every: fixed_or_rule(_GENERATED_FIELD_TYPES["pool_every"]) = _LAB_DEFAULTS["pool_every"]
+    pool_scoring: fixed_or_rule(PoolScoring) = _LAB_DEFAULTS["pool_scoring"]
+    pool_cv_folds: fixed_or_rule(_GENERATED_FIELD_TYPES["pool_cv_folds"]) = _LAB_DEFAULTS["pool_cv_folds"]
     seed: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
@@ -284,6 +311,10 @@ LabsField = Annotated[
     Discriminator(_labs_form),
 ]
 """``labs``: a list of labs or a :class:`LabGenerator` mapping."""
+
+
+POOL_SETTINGS = ("pool_top_k", "pool_every", "pool_scoring", "pool_cv_folds")
+"""Lab fields that only mean something when the lab lists pools."""
 
 
 # --------------------------------------------------------------------------- topology
@@ -635,10 +666,15 @@ class Scenario(_Strict):
                 f"rule by_community needs the community of every lab, but lab {missing[0]!r} has none; "
                 "use topology kind stochastic_block or a GraphML file with node attribute 'community'",
             ) for field in needing])
-        labs = generator.expand(
-            seed=generator.seed if generator.seed is not None else self.seed,
-            communities=None if missing else [communities[name] for name in names],
-        )
+        try:
+            labs = generator.expand(
+                seed=generator.seed if generator.seed is not None else self.seed,
+                communities=None if missing else [communities[name] for name in names],
+            )
+        except ValidationError as exc:  # a combination of fields no lab accepts, e.g. pool settings without pools
+            raise FieldIssue([(f"labs.{sub}" if sub else "labs", msg) for error in exc.errors()
+                              for line in _describe(error, "", None)
+                              for sub, msg in [line.split(": ", 1) if ": " in line else ("", line)]]) from None
         object.__setattr__(self, "labs", labs)  # no re-validation: the labs were just built
         self._lab_generator = generator
         self._generated_labs = labs
@@ -779,7 +815,23 @@ def _load_text(text: str, label: str, base_dir: Path | None) -> Scenario:
     path = getattr(scenario.dataset, "path", None)
     if base_dir is not None and path is not None and not Path(path).expanduser().is_absolute():
         scenario.dataset.path = str((base_dir / Path(path).expanduser()).resolve())
+    if base_dir is not None:  # pool directories, like the dataset, are relative to the scenario file
+        for lab in scenario.labs:
+            if lab.pools:
+                lab.pools = _absolute_pools(lab.pools, base_dir)
+        generator = scenario._lab_generator
+        if generator is not None and generator.pools:  # what to_dict() writes, e.g. a run's scenario.yaml
+            if isinstance(generator.pools, lab_rules.CategoricalRule):
+                generator.pools = generator.pools.model_copy(
+                    update={"values": [_absolute_pools(v, base_dir) for v in generator.pools.values]})
+            elif not lab_rules.is_rule(generator.pools):
+                generator.pools = _absolute_pools(generator.pools, base_dir)
     return scenario
+
+
+def _absolute_pools(pools: Sequence[str], base_dir: Path) -> tuple[str, ...]:
+    return tuple(p if Path(p).expanduser().is_absolute() else str((base_dir / Path(p).expanduser()).resolve())
+                 for p in pools)
 
 
 def resolve(
