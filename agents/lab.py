@@ -33,6 +33,7 @@ from models.grouping import EngineTask, Trainer
 from models.pool_selection import score_sources, top_k
 from models.transfer import EnsemblePredictor, SourceNetwork, finetune_job, fit_featurizer_forest
 
+from .neighbour_selection import ScalingNeighbourSelector
 from .spec import LabSpec
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class ExplorationLab(mesa.Agent):
                 "n_candidates": decision.get("n_candidates", 0),
                 "candidate_losses": json.dumps(decision.get("candidate_losses", {})),
                 "generalization_mse": decision.get("generalization_mse", float("nan")),
+                "neighbours_skipped": decision.get("neighbours_skipped", 0),
             }
         )
 
@@ -242,6 +244,12 @@ class BayesianOptimizationLab(ExplorationLab):
             raise ValueError(
                 f"lab {spec.name!r}: pool_top_k = {spec.pool_top_k} exceeds the {len(self.pool_sources)} pool models"
             )
+        self.neighbour_selector = (
+            ScalingNeighbourSelector(spec.neighbour_budget, spec.neighbour_retry_every)
+            if spec.neighbour_selection == "scaling" and isolated_candidates is None else None
+        )
+        self._neighbour_rows: dict[str, int] = {}  # neighbour -> training rows of the model planned from it
+        self._neighbours_skipped = 0
         self.pool_choice: list[int] = []  # indices into pool_sources, best first
         self.last_pool_scores: np.ndarray | None = None  # CV MSE of every pool source at the last ranking
         self._actions = 0
@@ -279,7 +287,15 @@ class BayesianOptimizationLab(ExplorationLab):
         if self.isolated_candidates is not None:
             candidates += [scratch(slot, f"{self.name}#{slot + 1}") for slot in range(1, self.isolated_candidates)]
         else:
-            for slot, (source, snapshot) in enumerate(self.exchange.available_for(self.name, tick).items(), 1):
+            available = self.exchange.available_for(self.name, tick)
+            rows_of = {source: snapshot.n_train for source, snapshot in available.items()}
+            tried = set(rows_of if self.neighbour_selector is None else self.neighbour_selector.choose(rows_of, self._actions))
+            self._neighbour_rows = {source: rows_of[source] for source in tried}
+            self._neighbours_skipped = len(available) - len(tried)
+            # slots count every available neighbour, so a neighbour's candidate does not depend on which others are tried
+            for slot, (source, snapshot) in enumerate(available.items(), 1):
+                if source not in tried:
+                    continue
                 network = SourceNetwork(source, snapshot.property, snapshot.params, snapshot.layer_sizes,
                                         self.learner.output_activation)
                 candidates.append(self._transferred(network, "transfer", (STREAM_TRAINING, tick, slot), split))
@@ -338,6 +354,11 @@ class BayesianOptimizationLab(ExplorationLab):
         best = select_best(losses)
         chosen = candidates[best]
         local_loss = losses[0]
+        if self.neighbour_selector is not None:
+            for cand, loss in zip(candidates, losses):
+                if cand.kind == "transfer":
+                    self.neighbour_selector.record(cand.source, self._neighbour_rows[cand.source],
+                                                   loss / max(local_loss, 1e-12), self._actions - 1)
         for cand, loss in zip(candidates, losses):
             if cand.kind in ("transfer", "pool"):
                 self.transfers.record(
@@ -355,7 +376,7 @@ class BayesianOptimizationLab(ExplorationLab):
             index, tick=tick, phase="acquisition",
             bpm_source=chosen.source, bpm_kind=chosen.kind, bpm_validation_loss=losses[best],
             n_candidates=len(candidates), candidate_losses={c.label: l for c, l in zip(candidates, losses)},
-            generalization_mse=generalization,
+            generalization_mse=generalization, neighbours_skipped=self._neighbours_skipped,
         )
         # publish the from-scratch ENM (not the BPM), trained on the data before this measurement
         enm = results[0]

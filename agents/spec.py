@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from agents.neighbour_selection import NEIGHBOUR_SELECTIONS, NeighbourSelection
 from models.pool_selection import POOL_SCORINGS, PoolScoring
 from models.transfer import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode
 
@@ -32,6 +33,11 @@ class LabSpec:
         pool_every: re-rank the pool every this many actions (the top k are kept in between).
         pool_scoring: "ridge_probe" (cheap proxy, default) or "transfer_cv" (models/pool_selection.py).
         pool_cv_folds: folds of the cross-validation (fewer when the lab has fewer training points).
+        neighbour_selection: "all" (paper 1: fine-tune every in-neighbour's model at every action)
+            or "scaling": at most ``neighbour_budget`` neighbours per action, chosen from the fitted
+            scaling of each one's transfer benefit (agents/neighbour_selection.py).
+        neighbour_budget: neighbours tried per action under "scaling".
+        neighbour_retry_every: under "scaling", a neighbour not tried for this many actions is tried again.
     """
 
     name: str
@@ -49,6 +55,9 @@ class LabSpec:
     pool_every: int = 1
     pool_scoring: PoolScoring = "ridge_probe"
     pool_cv_folds: int = 5
+    neighbour_selection: NeighbourSelection = "all"
+    neighbour_budget: int = 2
+    neighbour_retry_every: int = 10
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pools", tuple(str(p) for p in self.pools))
@@ -78,7 +87,13 @@ class LabSpec:
             raise ValueError(
                 f"lab {self.name!r}: pool_scoring = {self.pool_scoring!r}: expected one of {', '.join(POOL_SCORINGS)}"
             )
-        for name, minimum in (("pool_top_k", 1), ("pool_every", 1), ("pool_cv_folds", 2)):
+        if self.neighbour_selection not in NEIGHBOUR_SELECTIONS:
+            raise ValueError(
+                f"lab {self.name!r}: neighbour_selection = {self.neighbour_selection!r}: expected one of "
+                f"{', '.join(NEIGHBOUR_SELECTIONS)}"
+            )
+        for name, minimum in (("pool_top_k", 1), ("pool_every", 1), ("pool_cv_folds", 2), ("neighbour_budget", 1),
+                              ("neighbour_retry_every", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < minimum:
                 raise ValueError(f"lab {self.name!r}: {name} = {value!r}: expected an integer >= {minimum}")

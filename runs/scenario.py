@@ -51,6 +51,7 @@ from pydantic import (
     model_validator,
 )
 
+from agents.neighbour_selection import NeighbourSelection
 from agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
 from models.config import LearnerConfig
 from runs import lab_rules
@@ -176,6 +177,9 @@ class LabConfig(_Strict):
     pool_every: int = Field(_LAB_DEFAULTS["pool_every"], ge=1)
     pool_scoring: PoolScoring = _LAB_DEFAULTS["pool_scoring"]
     pool_cv_folds: int = Field(_LAB_DEFAULTS["pool_cv_folds"], ge=2)
+    neighbour_selection: NeighbourSelection = _LAB_DEFAULTS["neighbour_selection"]
+    neighbour_budget: int = Field(_LAB_DEFAULTS["neighbour_budget"], ge=1)
+    neighbour_retry_every: int = Field(_LAB_DEFAULTS["neighbour_retry_every"], ge=1)
     community: int | None = Field(None, ge=0)
     """The lab's community in the topology (filled from the topology when it knows it); not part of LabSpec."""
 
@@ -185,6 +189,10 @@ class LabConfig(_Strict):
             unused = [name for name in POOL_SETTINGS if getattr(self, name) != _LAB_DEFAULTS[name]]
             if unused:
                 raise FieldIssue([(name, "only used when 'pools' lists at least one pool directory") for name in unused])
+        if self.neighbour_selection != "scaling":
+            unused = [name for name in SCALING_SELECTION_SETTINGS if getattr(self, name) != _LAB_DEFAULTS[name]]
+            if unused:
+                raise FieldIssue([(name, "only used when neighbour_selection is 'scaling'") for name in unused])
         duplicates = sorted({p for p in self.pools if self.pools.count(p) > 1})
         if duplicates:
             raise FieldIssue([("pools", f"pool listed more than once: {', '.join(duplicates)}")])
@@ -212,9 +220,13 @@ _GENERATED_FIELD_TYPES: dict[str, Any] = {
     "pool_every": Annotated[int, Field(ge=1)],
     "pool_scoring": PoolScoring,
     "pool_cv_folds": Annotated[int, Field(ge=2)],
+    "neighbour_selection": NeighbourSelection,
+    "neighbour_budget": Annotated[int, Field(ge=1)],
+    "neighbour_retry_every": Annotated[int, Field(ge=1)],
 }
 """Generator field -> the type of one value (the LabConfig field's type and bounds)."""
-_INTEGER_FIELDS = ("period_ticks", "initial_points", "phase_ticks", "pool_top_k", "pool_every", "pool_cv_folds")
+_INTEGER_FIELDS = ("period_ticks", "initial_points", "phase_ticks", "pool_top_k", "pool_every", "pool_cv_folds",
+                   "neighbour_budget", "neighbour_retry_every")
 _NUMBER_FIELDS = ("noise_std", "bias")
 
 
@@ -242,6 +254,10 @@ class LabGenerator(_Strict):
     pool_every: fixed_or_rule(_GENERATED_FIELD_TYPES["pool_every"]) = _LAB_DEFAULTS["pool_every"]
     pool_scoring: fixed_or_rule(PoolScoring) = _LAB_DEFAULTS["pool_scoring"]
     pool_cv_folds: fixed_or_rule(_GENERATED_FIELD_TYPES["pool_cv_folds"]) = _LAB_DEFAULTS["pool_cv_folds"]
+    neighbour_selection: fixed_or_rule(NeighbourSelection) = _LAB_DEFAULTS["neighbour_selection"]
+    neighbour_budget: fixed_or_rule(_GENERATED_FIELD_TYPES["neighbour_budget"]) = _LAB_DEFAULTS["neighbour_budget"]
+    neighbour_retry_every: fixed_or_rule(_GENERATED_FIELD_TYPES["neighbour_retry_every"]) = (
+        _LAB_DEFAULTS["neighbour_retry_every"])
     seed: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
@@ -315,6 +331,8 @@ LabsField = Annotated[
 
 POOL_SETTINGS = ("pool_top_k", "pool_every", "pool_scoring", "pool_cv_folds")
 """Lab fields that only mean something when the lab lists pools."""
+SCALING_SELECTION_SETTINGS = ("neighbour_budget", "neighbour_retry_every")
+"""Lab fields that only mean something with ``neighbour_selection: scaling``."""
 
 
 # --------------------------------------------------------------------------- topology
