@@ -19,7 +19,7 @@ the same world, initial points and lab clocks in both runs.
     python benchmarks/bench_neighbour_selection.py --seeds 2 --ticks 20 --out /tmp/quick   # a smoke run
 
 Writes ``results.csv`` (one row per seed, selection and lab), ``runs.csv`` (one row per run),
-``README.md`` (tables) and ``neighbour_selection.png`` to ``--out`` (default docs/neighbour_selection).
+``summary.md`` (tables) and ``neighbour_selection.png`` to ``--out`` (default docs/neighbour_selection).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.stats import wilcoxon  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -126,9 +127,12 @@ def summary_tables(runs: pd.DataFrame, results: pd.DataFrame) -> str:
     pairs = results.assign(value=censored(results)).pivot_table(
         index=["seed", "lab", "role"], columns="selection", values="value").reset_index()
     diff = pairs["scaling"] - pairs["all"]
+    low, high = bootstrap_mean_ci(diff.to_numpy(float))
+    p = wilcoxon(diff[diff != 0]).pvalue if (diff != 0).sum() >= 2 else float("nan")
     lines += ["", f"Paired over {len(pairs)} (seed, lab) pairs, scaling − all in observations to threshold "
-              f"(unreached counted as all observations): mean {diff.mean():+.2f}, median {diff.median():+.1f}; "
-              f"scaling faster in {(diff < 0).sum()}, equal in {(diff == 0).sum()}, slower in {(diff > 0).sum()}."]
+              f"(unreached counted as all observations): mean {diff.mean():+.2f} [95 % CI {low:+.2f}, {high:+.2f}], "
+              f"median {diff.median():+.1f}; scaling faster in {(diff < 0).sum()}, equal in {(diff == 0).sum()}, "
+              f"slower in {(diff > 0).sum()} (Wilcoxon signed-rank p = {p:.2f})."]
     return "\n".join(lines)
 
 
@@ -166,23 +170,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-every", type=int, default=10, help="neighbour_retry_every (default 10)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "neighbour_selection")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild summary.md and the figure from --out's runs.csv and results.csv (no runs)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"neighbour selection: {args.seeds} seeds x {SELECTIONS}, {args.ticks} ticks, budget {args.budget}", flush=True)
-    run_rows, tables = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
-            rows, obs = run_pair(seed, args, Path(tmp))
-            run_rows += rows
-            tables += obs
-            pd.DataFrame(run_rows).to_csv(args.out / "runs.csv", index=False)  # what is done so far survives a crash
-            pd.concat(tables, ignore_index=True).to_csv(args.out / "results.csv", index=False)
-    runs, results = pd.DataFrame(run_rows), pd.concat(tables, ignore_index=True)
+    if args.report_only:
+        runs, results = pd.read_csv(args.out / "runs.csv"), pd.read_csv(args.out / "results.csv")
+        args.seeds = runs.seed.nunique()
+    else:
+        print(f"neighbour selection: {args.seeds} seeds x {SELECTIONS}, {args.ticks} ticks, budget {args.budget}",
+              flush=True)
+        run_rows, tables = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in range(args.seeds):
+                rows, obs = run_pair(seed, args, Path(tmp))
+                run_rows += rows
+                tables += obs
+                pd.DataFrame(run_rows).to_csv(args.out / "runs.csv", index=False)  # what is done survives a crash
+                pd.concat(tables, ignore_index=True).to_csv(args.out / "results.csv", index=False)
+        runs, results = pd.DataFrame(run_rows), pd.concat(tables, ignore_index=True)
     text = summary_tables(runs, results)
     plot(runs, results, args.out / "neighbour_selection.png")
     settings = (f"{args.seeds} paired seeds, {args.ticks} ticks, neighbour_budget {args.budget}, "
                 f"neighbour_retry_every {args.retry_every}, 5-member ensembles at {args.epochs} epochs")
-    (args.out / "README.md").write_text(
+    (args.out / "summary.md").write_text(
         "# Neighbour selection from fitted transfer scaling\n\n"
         f"Written by `python benchmarks/bench_neighbour_selection.py` ({settings}); the scenario and "
         "method are in the script's docstring and in `agents/neighbour_selection.py`.\n\n"

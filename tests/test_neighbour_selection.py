@@ -20,14 +20,12 @@ def test_few_neighbours_are_all_tried_and_untried_ones_come_before_known_ones():
     assert selector.choose(available, action=0) == ["a", "b"]  # nothing known: topology order
     selector.record("a", 10, 0.5, action=0)
     selector.record("b", 10, 3.0, action=0)
-    # best known first, then an untried one; the bad neighbour waits
-    assert selector.choose(available, action=1) == ["a", "c"]
+    assert selector.choose(available, action=1) == ["c", "d"]  # the untried ones next
     selector.record("c", 10, 2.0, action=1)
-    assert selector.choose(available, action=2) == ["a", "d"]
-    selector.record("d", 10, 0.8, action=2)
-    assert selector.choose(available, action=3) == ["a", "d"]  # all known: the two lowest ratios
+    selector.record("d", 10, 0.8, action=1)
+    assert selector.choose(available, action=2) == ["a", "d"]  # all known, as often: the two lowest ratios
 
-    one = ScalingNeighbourSelector(budget=1, retry_every=50)  # one slot: explore before exploiting
+    one = ScalingNeighbourSelector(budget=1, retry_every=50)
     one.record("a", 10, 0.5, action=0)
     assert one.choose(available, action=1) == ["b"]
     for name in "bcd":
@@ -35,15 +33,22 @@ def test_few_neighbours_are_all_tried_and_untried_ones_come_before_known_ones():
     assert one.choose(available, action=2) == ["a"]
 
 
-def test_a_neighbour_not_tried_for_retry_every_actions_is_tried_again():
-    selector = ScalingNeighbourSelector(budget=2, retry_every=3)
+def test_rarely_tried_neighbours_get_a_wider_bound_and_stale_ones_are_retried():
+    selector = ScalingNeighbourSelector(budget=1, retry_every=100)
+    for action in range(6):
+        selector.record("often", 10, 0.9, action)
+    selector.record("once", 10, 1.2, action=0)
+    # once: log 1.2 - 0.5 / 1 = -0.32 < often: log 0.9 - 0.5 / sqrt(6) = -0.31: worth another try
+    assert selector.choose({"often": 10, "once": 10}, action=6) == ["once"]
+
+    stale = ScalingNeighbourSelector(budget=2, retry_every=3)
     for name, ratio in (("a", 0.5), ("b", 0.6), ("c", 4.0)):
-        selector.record(name, 10, ratio, action=0)
+        stale.record(name, 10, ratio, action=0)
     available = {"a": 10, "b": 10, "c": 10}
-    assert selector.choose(available, action=1) == ["a", "b"]
-    selector.record("a", 11, 0.5, action=1)
-    selector.record("b", 11, 0.6, action=1)
-    assert selector.choose(available, action=3) == ["a", "c"]  # c last tried at 0: stale at 3
+    assert stale.choose(available, action=1) == ["a", "b"]
+    stale.record("a", 11, 0.5, action=1)
+    stale.record("b", 11, 0.6, action=1)
+    assert stale.choose(available, action=3) == ["a", "c"]  # c last tried at 0: stale at 3
 
 
 def test_the_power_law_fit_predicts_a_neighbour_that_improves_with_its_data():
@@ -53,8 +58,8 @@ def test_the_power_law_fit_predicts_a_neighbour_that_improves_with_its_data():
     for action, n in enumerate((10, 20, 40, 80)):
         selector.record("improving", n, 4.0 * n ** -0.5 + 0.3, action)
         selector.record("flat", n, 0.8, action)
-    assert selector.predicted_ratio("improving", 400) == pytest.approx(4.0 * 400 ** -0.5 + 0.3, rel=1e-3)
-    assert np.mean(selector.history["improving"].ratio) > 0.8  # the mean alone would rank it second
+    assert selector.predicted_ratio("improving", 400) == pytest.approx(4.0 * 400 ** -0.5 + 0.3, rel=0.02)
+    assert np.exp(np.mean(selector.history["improving"].log_ratio)) > 0.8  # the mean alone would rank it second
     assert selector.choose({"flat": 400, "improving": 400}, action=4) == ["improving"]
     assert selector.predicted_ratio("flat", 400) == pytest.approx(0.8, rel=1e-3)
     assert selector.predicted_ratio("never", 10) is None
