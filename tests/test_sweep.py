@@ -222,3 +222,13 @@ def test_cli_runs_a_sweep_file_and_reports_bad_ones(serial, tmp_path, capsys):
     assert "axes.learner.epochs = 0" in capsys.readouterr().err
     assert cli.main(["sweep", str(good), "--out", str(tmp_path), "--ray-address", "auto"]) == cli.EXIT_USAGE
     assert "only used with the ray backend" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["topology_comparison.yaml", "size_scaling.yaml"])
+def test_the_example_sweeps_load_with_every_point_a_valid_scenario(name):
+    """The shipped examples stay in step with the scenario schema (running them is a study, not a test)."""
+    from pathlib import Path
+
+    sweep = load_sweep(Path(__file__).resolve().parents[1] / "examples" / "sweeps" / name)
+    assert len(sweep.points) == {"topology_comparison.yaml": 18, "size_scaling.yaml": 9}[name]
+    assert all(point.scenario.labs for point in sweep.points)
