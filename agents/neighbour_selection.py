@@ -112,14 +112,15 @@ class ScalingNeighbourSelector:
         names = list(available)
         if len(names) <= self.budget:
             return names
+        position = {name: i for i, name in enumerate(names)}  # ties keep topology order
         predicted = {name: self._predicted_log_ratio(name, available[name]) for name in names}
         untried = [name for name in names if predicted[name] is None]
         known = [name for name in names if predicted[name] is not None]
         stale = sorted((name for name in known if action - self.history[name].last_action >= self.retry_every),
-                       key=lambda name: (self.history[name].last_action, names.index(name)))
+                       key=lambda name: (self.history[name].last_action, position[name]))
         spread = self.spread()
         bound = {name: predicted[name] - KAPPA * spread / np.sqrt(len(self.history[name].n)) for name in known}
-        ranked = sorted(known, key=lambda name: (bound[name], names.index(name)))
+        ranked = sorted(known, key=lambda name: (bound[name], position[name]))
         order = list(dict.fromkeys(untried + stale + ranked))  # first place of each name
         chosen = set(order[: self.budget])
         return [name for name in names if name in chosen]

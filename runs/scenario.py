@@ -690,9 +690,14 @@ class Scenario(_Strict):
                 communities=None if missing else [communities[name] for name in names],
             )
         except ValidationError as exc:  # a combination of fields no lab accepts, e.g. pool settings without pools
-            raise FieldIssue([(f"labs.{sub}" if sub else "labs", msg) for error in exc.errors()
-                              for line in _describe(error, "", None)
-                              for sub, msg in [line.split(": ", 1) if ": " in line else ("", line)]]) from None
+            issues: list[tuple[str, str]] = []
+            for error in exc.errors():
+                cause = (error.get("ctx") or {}).get("error")
+                if isinstance(cause, FieldIssue):  # LabConfig's own checks name their fields
+                    issues += [(f"labs.{sub}" if sub else "labs", msg) for sub, msg in cause.issues]
+                else:
+                    issues += [("labs", line.removeprefix(": ")) for line in _describe(error, "", None)]
+            raise FieldIssue(issues) from None
         object.__setattr__(self, "labs", labs)  # no re-validation: the labs were just built
         self._lab_generator = generator
         self._generated_labs = labs
