@@ -1,13 +1,14 @@
-"""Mesa agents: the exploration systems of a lab network."""
-from .lab import BayesianOptimizationLab, Candidate, ExplorationLab, ModelExchange, RandomSearchLab
-from .spec import MIN_INITIAL_POINTS, LabSpec
+"""Mesa agents: the exploration systems of a lab network (imported on first use)."""
+from labnet._lazy import lazy_exports
 
-__all__ = [
-    "MIN_INITIAL_POINTS",
-    "BayesianOptimizationLab",
-    "Candidate",
-    "ExplorationLab",
-    "LabSpec",
-    "ModelExchange",
-    "RandomSearchLab",
-]
+_EXPORTS = {
+    "BayesianOptimizationLab": "labnet.agents.lab",
+    "Candidate": "labnet.agents.lab",
+    "ExplorationLab": "labnet.agents.lab",
+    "ModelExchange": "labnet.agents.lab",
+    "RandomSearchLab": "labnet.agents.lab",
+    "LabSpec": "labnet.agents.spec",
+    "MIN_INITIAL_POINTS": "labnet.agents.spec",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import mesa
 import numpy as np
 
-from models import (
+from labnet.models import (
     LearnerConfig,
     ModelSnapshot,
     TrainJob,
@@ -29,17 +29,17 @@ from models import (
     train_jobs,
     validation_split,
 )
-from models.grouping import EngineTask, Trainer
-from models.pool_selection import score_sources, top_k
-from models.transfer import EnsemblePredictor, SourceNetwork, finetune_job, fit_featurizer_forest
+from labnet.models.grouping import EngineTask, Trainer
+from labnet.models.pool_selection import score_sources, top_k
+from labnet.models.transfer import EnsemblePredictor, SourceNetwork, finetune_job, fit_featurizer_forest
 
 from .neighbour_selection import ScalingNeighbourSelector
 from .spec import LabSpec
 
 if TYPE_CHECKING:
-    from environment.material_space import MaterialSpace
-    from environment.oracle import Oracle
-    from models.pool import SourcePool
+    from labnet.environment.material_space import MaterialSpace
+    from labnet.environment.oracle import Oracle
+    from labnet.models.pool import SourcePool
 
 # independent random streams of a lab, each keyed by (seed, lab index, stream, ...)
 STREAM_INITIAL, STREAM_TRAINING, STREAM_RANDOM_SEARCH, STREAM_POOL, STREAM_POOL_RANKING = 0, 1, 2, 4, 5

@@ -22,7 +22,7 @@ transfer stays blocked.
 A neighbour with fewer than :data:`MIN_FIT_SIZES` distinct sizes is predicted by the mean of its
 log ratios. The fit is a grid search (alpha on :data:`ALPHA_GRID`, C on fractions of the smallest
 ratio, D in closed form), exact enough for ranking and about 100 µs per fit. The fit is redone only
-when the neighbour gets a new point. :func:`models.scaling.fit_power_law` fits the same law with
+when the neighbour gets a new point. :func:`labnet.models.scaling.fit_power_law` fits the same law with
 bootstrap CIs for analysis, but it costs ~30 ms per fit, more than the training it would save.
 """
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.neighbour_selection import NEIGHBOUR_SELECTIONS, NeighbourSelection
-from models.pool_selection import POOL_SCORINGS, PoolScoring
-from models.transfer import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode
+from labnet.agents.neighbour_selection import NEIGHBOUR_SELECTIONS, NeighbourSelection
+from labnet.models.pool_selection import POOL_SCORINGS, PoolScoring
+from labnet.models.transfer import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode
 
 Strategy = Literal["bo", "random"]
 Goal = Literal["maximize", "minimize"]

@@ -34,12 +34,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from environment.checkpoint import save_network, space_fingerprint  # noqa: E402
-from runs.build import build_space, build_topology, make_conditions  # noqa: E402
-from runs.run_state import RunState  # noqa: E402
-from runs.runner import build_network  # noqa: E402
-from runs.scenario import load_builtin, load_scenario, resolve, validate_scenario  # noqa: E402
-from runs.tick_stream import TickStream  # noqa: E402
+from labnet.simulation.checkpoint import save_network, space_fingerprint  # noqa: E402
+from labnet.runs.execution.build import build_space, build_topology, make_conditions  # noqa: E402
+from labnet.runs.execution.run_state import RunState  # noqa: E402
+from labnet.runs.execution.runner import build_network  # noqa: E402
+from labnet.runs.config.scenario import load_builtin, load_scenario, resolve, validate_scenario  # noqa: E402
+from labnet.runs.execution.tick_stream import TickStream  # noqa: E402
 
 DEFAULT_B2 = REPO_ROOT.parent / "shared/data/b2/B2_20220520_full.csv"
 

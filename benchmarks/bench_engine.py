@@ -67,13 +67,13 @@ if str(REPO_ROOT) not in sys.path:
 import numba  # noqa: E402
 import torch  # noqa: E402
 
-from environment import MaterialSpace, load_b2, synthetic_world  # noqa: E402
-from models.acquisition import UpperConfidenceBound, argmax_unmeasured  # noqa: E402
-from models.config import LearnerConfig  # noqa: E402
-from models.engine import ADAM_BETA1, ADAM_BETA2, TrainJob, TrainResult, epoch_order, train_jobs  # noqa: E402
-from models.mlp import MLP, layer_sizes_for, lecun_normal_params, predict_ensemble  # noqa: E402
-from models.reference import train_jobs_reference  # noqa: E402
-from models.selection import select_best, validation_split  # noqa: E402
+from labnet.environment import MaterialSpace, load_b2, synthetic_world  # noqa: E402
+from labnet.models.acquisition import UpperConfidenceBound, argmax_unmeasured  # noqa: E402
+from labnet.models.config import LearnerConfig  # noqa: E402
+from labnet.models.engine import ADAM_BETA1, ADAM_BETA2, TrainJob, TrainResult, epoch_order, train_jobs  # noqa: E402
+from labnet.models.mlp import MLP, layer_sizes_for, lecun_normal_params, predict_ensemble  # noqa: E402
+from labnet.models.reference import train_jobs_reference  # noqa: E402
+from labnet.models.selection import select_best, validation_split  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared/data/b2/B2_20220520_full.csv"
 DEFAULT_OUT = REPO_ROOT / "docs/benchmarks/engine.md"

@@ -40,9 +40,9 @@ from scipy.stats import wilcoxon  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runs.analysis import bootstrap_mean_ci  # noqa: E402
-from runs.runner import run_scenario  # noqa: E402
-from runs.scenario import load_scenario  # noqa: E402
+from labnet.runs.reports.analysis import bootstrap_mean_ci  # noqa: E402
+from labnet.runs.execution.runner import run_scenario  # noqa: E402
+from labnet.runs.config.scenario import load_scenario  # noqa: E402
 
 SELECTIONS = ("all", "scaling")
 PROPERTIES = ("P0", "P1", "P2", "P3")
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        runs, results = pd.read_csv(args.out / "runs.csv"), pd.read_csv(args.out / "results.csv")
+        runs, results = pd.read_csv(args.out / "labnet.runs.csv"), pd.read_csv(args.out / "results.csv")
         args.seeds = runs.seed.nunique()
     else:
         print(f"neighbour selection: {args.seeds} seeds x {SELECTIONS}, {args.ticks} ticks, budget {args.budget}",
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows, obs = run_pair(seed, args, Path(tmp))
                 run_rows += rows
                 tables += obs
-                pd.DataFrame(run_rows).to_csv(args.out / "runs.csv", index=False)  # what is done survives a crash
+                pd.DataFrame(run_rows).to_csv(args.out / "labnet.runs.csv", index=False)  # what is done survives a crash
                 pd.concat(tables, ignore_index=True).to_csv(args.out / "results.csv", index=False)
         runs, results = pd.DataFrame(run_rows), pd.concat(tables, ignore_index=True)
     text = summary_tables(runs, results)

@@ -29,10 +29,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from environment import ExplorationNetwork, Topology, load_b2  # noqa: E402
-from models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params  # noqa: E402
-from models.reference import train_jobs_reference  # noqa: E402
-from runs.scenario import load_builtin  # noqa: E402
+from labnet.environment import Topology, load_b2  # noqa: E402
+from labnet.simulation import ExplorationNetwork
+from labnet.models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params  # noqa: E402
+from labnet.models.reference import train_jobs_reference  # noqa: E402
+from labnet.runs.config.scenario import load_builtin  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared/data/b2/B2_20220520_full.csv"
 

@@ -38,12 +38,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from agents import LabSpec  # noqa: E402
-from environment import ExplorationNetwork, Topology, synthetic_world  # noqa: E402
-from models import LearnerConfig, layer_sizes_for, lecun_normal_params  # noqa: E402
-from models.pool import load_pool, model_file_name, save_model_file, write_manifest  # noqa: E402
-from models.pool_selection import score_sources  # noqa: E402
-from models.pool_training import (  # noqa: E402
+from labnet.agents import LabSpec  # noqa: E402
+from labnet.environment import Topology, synthetic_world  # noqa: E402
+from labnet.simulation import ExplorationNetwork
+from labnet.models import LearnerConfig, layer_sizes_for, lecun_normal_params  # noqa: E402
+from labnet.models.pool import load_pool, model_file_name, save_model_file, write_manifest  # noqa: E402
+from labnet.models.pool_selection import score_sources  # noqa: E402
+from labnet.models.pool_training import (  # noqa: E402
     PoolSettings,
     _new_manifest,
     build_pool,
@@ -101,8 +102,8 @@ def bench_overhead(space, epochs: int = 10) -> dict:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from models.mlp import MLP
-    from models.pool_training import (
+    from labnet.models.mlp import MLP
+    from labnet.models.pool_training import (
         STREAM_BOOTSTRAP,
         STREAM_INIT,
         PoolTraining,

@@ -41,7 +41,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench_engine import tiny_engine_call_seconds  # noqa: E402  (benchmarks/ is on sys.path)
 from bench_paper_trial import action_member_steps  # noqa: E402
 
-from models import layer_sizes_for  # noqa: E402
+from labnet.models import layer_sizes_for  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "docs/benchmarks/scale.md"
 SCENARIO = "ba100"
@@ -51,7 +51,7 @@ SIZES = (10, 30, 100, 300, 1000)
 
 def scale_scenario(n_labs: int):
     """The built-in ``ba100`` scenario with ``n_labs`` generated labs (everything else unchanged)."""
-    from runs.scenario import load_builtin, validate_scenario
+    from labnet.runs.config.scenario import load_builtin, validate_scenario
 
     data = load_builtin(SCENARIO).to_dict()
     data["labs"]["count"] = n_labs
@@ -60,8 +60,8 @@ def scale_scenario(n_labs: int):
 
 def build_network(n_labs: int):
     """The benchmark network: :func:`scale_scenario`'s first trial, networked condition."""
-    from environment import ExplorationNetwork
-    from runs.build import build_space, build_topology
+    from labnet.simulation import ExplorationNetwork
+    from labnet.runs.execution.build import build_space, build_topology
 
     scenario = scale_scenario(n_labs)
     topology = build_topology(scenario)

@@ -1,30 +1,23 @@
-"""The environment of a lab network: material spaces, oracles, topology, model broker, transfer log.
+"""The world of a lab network: material spaces, datasets, oracles, topology, model broker, transfer log.
 
-No dependency on Mesa, torch or ``runs``: numpy, pandas and networkx only.
+No dependency on Mesa, torch or numba: numpy, pandas and networkx only (the Mesa model of the
+network is :mod:`labnet.simulation`). Names are imported on first use.
 """
-from .broker import ModelBroker
-from .datasets import load_b2, load_csv, synthetic_world
-from .errors import DataError, UnknownPropertyError
-from .material_space import MaterialSpace
-from .oracle import Oracle
-from .topology import BUILDERS, Topology, build_topology
-from .transfer_log import TransferLog
+from labnet._lazy import lazy_exports
 
-
-__all__ = [
-    "ExplorationNetwork",
-    "BUILDERS",
-    "DataError",
-    "MaterialSpace",
-    "ModelBroker",
-    "Oracle",
-    "Topology",
-    "TransferLog",
-    "UnknownPropertyError",
-    "build_topology",
-    "load_b2",
-    "load_csv",
-    "synthetic_world",
-]
-
-from .network import ExplorationNetwork  # noqa: E402  (after the pieces it is built from)
+_EXPORTS = {
+    "ModelBroker": "labnet.environment.broker",
+    "load_b2": "labnet.environment.datasets",
+    "load_csv": "labnet.environment.datasets",
+    "synthetic_world": "labnet.environment.datasets",
+    "DataError": "labnet.environment.errors",
+    "UnknownPropertyError": "labnet.environment.errors",
+    "MaterialSpace": "labnet.environment.material_space",
+    "Oracle": "labnet.environment.oracle",
+    "BUILDERS": "labnet.environment.topology",
+    "Topology": "labnet.environment.topology",
+    "build_topology": "labnet.environment.topology",
+    "TransferLog": "labnet.environment.transfer_log",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from .topology import Topology
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; environment does not import models at runtime
-    from models.snapshot import ModelSnapshot  # noqa: F401
+    from labnet.models.snapshot import ModelSnapshot  # noqa: F401
 
 
 class PublishedSnapshot(Protocol):

@@ -189,7 +189,7 @@ def load_csv(
             string means one property.
         formula_column: column of chemical formulas; the descriptor is then the element
             fractions (rows sum to 1) over every element that appears in the file,
-            ordered by atomic number (see :mod:`environment.formula`).
+            ordered by atomic number (see :mod:`labnet.environment.formula`).
         feature_columns: numeric columns to use as the descriptor, in the given order.
             Default when neither this nor ``formula_column`` is given: every numeric
             column that is not a property, the id column or the formula column.

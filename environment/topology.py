@@ -2,13 +2,13 @@
 
 An edge ``q → p`` means lab p may use the models that lab q publishes; its attribute
 ``latency_ticks`` (int >= 0) delays delivery: a model q publishes at tick t is usable
-by p from tick ``t + 1 + latency_ticks`` (see :mod:`environment.broker`).
+by p from tick ``t + 1 + latency_ticks`` (see :mod:`labnet.environment.broker`).
 
 Builders (also in :data:`BUILDERS`, called as ``BUILDERS[kind](names, **params)``):
 ``isolated``, ``complete``, ``ring``, ``star``, ``line``, ``grid``, ``watts_strogatz``,
 ``barabasi_albert``, ``erdos_renyi``, ``random_regular``, ``stochastic_block``,
 ``edges`` (= :meth:`Topology.from_edges`) and ``file`` (= :meth:`Topology.from_file`:
-GraphML or an edge list, see :mod:`environment.topology_io`).
+GraphML or an edge list, see :mod:`labnet.environment.topology_io`).
 :meth:`Topology.from_networkx` takes a graph object and is not in ``BUILDERS``.
 
 Latencies: every builder takes ``latency_ticks``, either a fixed integer or a rule
@@ -513,7 +513,7 @@ class Topology:
         latency_ticks: LatencyTicks = 0,
         seed: int | None = 0,
     ) -> Topology:
-        """Read a GraphML file or an edge list; see :func:`environment.topology_io.read_topology`."""
+        """Read a GraphML file or an edge list; see :func:`labnet.environment.topology_io.read_topology`."""
         from .topology_io import read_topology
 
         return read_topology(path, names, format=format, directed=directed, latency_ticks=latency_ticks, seed=seed)
@@ -526,7 +526,7 @@ class Topology:
         write_graphml(self, path)
 
     def write_edge_list(self, path: str | Path, directed: bool = True) -> None:
-        """Write ``source target latency_ticks`` lines; see :func:`environment.topology_io.write_edge_list`."""
+        """Write ``source target latency_ticks`` lines; see :func:`labnet.environment.topology_io.write_edge_list`."""
         from .topology_io import write_edge_list
 
         write_edge_list(self, path, directed=directed)

@@ -66,7 +66,7 @@ def read_topology(
         directed: edge lists: False/None = each line is used both ways, True = source → target.
             GraphML files say this themselves: None or the file's own value only.
         latency_ticks: latency of edges without their own (fixed or a rule, see
-            :func:`environment.topology.latency_sampler`).
+            :func:`labnet.environment.topology.latency_sampler`).
         seed: seeds a latency rule.
 
     Returns:

@@ -14,7 +14,7 @@ The members are independent, so the whole tick is one fused compiled program (nu
 members) over stacked flat parameters ``[n_members_total, n_params]``: each member's data rows,
 validation rows, shuffle seed, frozen prefix and early-stopping state are arrays indexed by member.
 A member is always computed by one thread from start to end, so results do not depend on the
-number of threads. :mod:`models.reference` is the faithful per-member PyTorch loop this must match.
+number of threads. :mod:`labnet.models.reference` is the faithful per-member PyTorch loop this must match.
 """
 from __future__ import annotations
 

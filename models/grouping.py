@@ -1,6 +1,6 @@
 """Engine calls for jobs of different architectures or settings.
 
-:func:`models.engine.train_jobs` trains jobs that share one ``layer_sizes`` and one
+:func:`labnet.models.engine.train_jobs` trains jobs that share one ``layer_sizes`` and one
 ``LearnerConfig``. Source-model pools bring many architectures, and ``finetune_full`` its own
 learning rate, so the jobs of a tick are grouped by (architecture, settings): one engine call
 per group, groups in order of first appearance, results returned in task order. Members are

@@ -63,7 +63,7 @@ class PoolModel:
     Attributes:
         index: position in the pool (also in its file name and its log label ``pool:<name>#<index>``).
         layer_sizes: (n_descriptors, *hidden, 1).
-        params: flat parameters, float32 [P] (:mod:`models.mlp` layout).
+        params: flat parameters, float32 [P] (:mod:`labnet.models.mlp` layout).
         target_mean, target_std: the network predicts (y - target_mean) / target_std (property units).
         train_rows: the bootstrap draw, int64 [n_train] row indices of the dataset (repeats allowed).
         info: the model's manifest entry (validation scores, seeds, timings).

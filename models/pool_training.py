@@ -14,7 +14,7 @@ Model ``i`` of a pool built with seed ``s`` depends only on ``(s, i)`` and the d
 
 Every model is written as soon as it finishes (its ``.npz``, then the manifest), so an
 interrupted build keeps its finished models and re-running the same command continues it.
-Only this module imports Lightning; loading a pool (:mod:`models.pool`) does not.
+Only this module imports Lightning; loading a pool (:mod:`labnet.models.pool`) does not.
 """
 from __future__ import annotations
 

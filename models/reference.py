@@ -1,6 +1,6 @@
 """The faithful reference trainer: one member at a time, a plain PyTorch loop with Keras semantics.
 
-This is what the batched engine (:mod:`models.engine`) must reproduce. It is slow on purpose:
+This is what the batched engine (:mod:`labnet.models.engine`) must reproduce. It is slow on purpose:
 a ``torch.nn.Module`` per member, autograd for the gradients, one minibatch at a time. Tests
 compare the two to float32 tolerance and the benchmark measures the engine's speed against it.
 """
@@ -81,7 +81,7 @@ def train_member_reference(
 def train_jobs_reference(
     jobs: Sequence[TrainJob], X: np.ndarray, layer_sizes: Sequence[int], config: LearnerConfig
 ) -> list[TrainResult]:
-    """Same contract as :func:`models.engine.train_jobs`, one member after another."""
+    """Same contract as :func:`labnet.models.engine.train_jobs`, one member after another."""
     results = []
     for job in jobs:
         outs = [

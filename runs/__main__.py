@@ -1,4 +1,4 @@
-"""``python -m runs`` = the ``labnet`` command."""
-from runs.cli import main
+"""``python -m labnet.runs`` = the ``labnet`` command."""
+from labnet.runs.cli.commands import main
 
 raise SystemExit(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # the packages are top-level: make them importable without installing
+if str(REPO_ROOT) not in sys.path:  # a checkout imports as labnet without installing (labnet/__init__.py)
     sys.path.insert(0, str(REPO_ROOT))
 
 B2_PATH = REPO_ROOT.parent / "shared/data/b2/B2_20220520_full.csv"

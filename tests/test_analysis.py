@@ -5,14 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runs.analysis import (
+from labnet.runs.reports.analysis import (
     bootstrap_mean_ci,
     format_summary,
     observations_to_threshold,
     summarize,
     summary_markdown,
 )
-from runs.plots import plot_best_so_far
+from labnet.runs.reports.plots import plot_best_so_far
 
 
 def lab_rows(trial, condition, lab, best_true, prop="P", n_initial=3):

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents import LabSpec
-from environment import ExplorationNetwork, Topology, synthetic_world
-from environment.checkpoint import CheckpointError, atomic_write, load_network, save_network, space_fingerprint
-from models import LearnerConfig
-from runs.tick_stream import StreamError, TickStream, read_records, read_step_table, read_transfer_table
+from labnet.agents import LabSpec
+from labnet.environment import Topology, synthetic_world
+from labnet.simulation import ExplorationNetwork
+from labnet.simulation.checkpoint import CheckpointError, atomic_write, load_network, save_network, space_fingerprint
+from labnet.models import LearnerConfig
+from labnet.runs.execution.tick_stream import StreamError, TickStream, read_records, read_step_table, read_transfer_table
 
 FAST = LearnerConfig(n_members=3, epochs=4, patience=4)
 NAMES = ["A", "B", "C"]

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from environment import DataError, MaterialSpace, Oracle, load_b2, load_csv, synthetic_world
-from environment.datasets import B2_ELEMENTS
-from environment.formula import FormulaError, composition_fractions, composition_matrix, parse_formula
+from labnet.environment import DataError, MaterialSpace, Oracle, load_b2, load_csv, synthetic_world
+from labnet.environment.datasets import B2_ELEMENTS
+from labnet.environment.formula import FormulaError, composition_fractions, composition_matrix, parse_formula
 
 # ----------------------------------------------------------------------------- B2 (real file)
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from runs import cli
-from runs.runner import run_scenario
-from runs.scenario import load_scenario
+from labnet.runs.cli import commands as cli
+from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.scenario import load_scenario
 
 SMALL = {
     "name": "e2e",

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.config import LearnerConfig
-from models.engine import TrainJob, TrainResult, epoch_order, train_jobs
-from models.mlp import (
+from labnet.models.config import LearnerConfig
+from labnet.models.engine import TrainJob, TrainResult, epoch_order, train_jobs
+from labnet.models.mlp import (
     MLP,
     PREDICT_CHUNK_ROWS,
     kernel_mask,
@@ -28,7 +28,7 @@ from models.mlp import (
     lecun_normal_params,
     predict_ensemble,
 )
-from models.reference import train_jobs_reference
+from labnet.models.reference import train_jobs_reference
 
 N_ROWS, N_SLOTS = 300, 39
 PARAM_ATOL = 1e-5

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runs import cli
-from runs.graph import (
+from labnet.runs.cli import commands as cli
+from labnet.runs.reports.graph import (
     COMMUNITY_FLOWS_CSV,
     GRAPHML_FILE,
     LABS_CSV,
@@ -35,9 +35,9 @@ from runs.graph import (
     transfer_graph,
     write_graph_outputs,
 )
-from runs.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
-from runs.runner import run_scenario
-from runs.scenario import load_scenario
+from labnet.runs.reports.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
+from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.scenario import load_scenario
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.neighbour_selection import ScalingNeighbourSelector
-from runs.runner import run_scenario
-from runs.scenario import ScenarioError, load_scenario
+from labnet.agents.neighbour_selection import ScalingNeighbourSelector
+from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.scenario import ScenarioError, load_scenario
 
 
 def test_few_neighbours_are_all_tried_and_untried_ones_come_before_known_ones():

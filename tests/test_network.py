@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents import LabSpec
-from environment import ExplorationNetwork, Topology, synthetic_world
-from models import LearnerConfig, UpperConfidenceBound, argmax_unmeasured, predict_ensemble, select_best, train_jobs
+from labnet.agents import LabSpec
+from labnet.environment import Topology, synthetic_world
+from labnet.simulation import ExplorationNetwork
+from labnet.models import LearnerConfig, UpperConfidenceBound, argmax_unmeasured, predict_ensemble, select_best, train_jobs
 
 FAST = LearnerConfig(n_members=4, epochs=4, patience=4)
 NAMES = ["A", "B", "C"]

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from environment import synthetic_world
-from models.mlp import MLP
-from models.pool import MANIFEST, PoolError, load_pool, read_manifest
-from models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool, train_pool_model
-from runs import cli
+from labnet.environment import synthetic_world
+from labnet.models.mlp import MLP
+from labnet.models.pool import MANIFEST, PoolError, load_pool, read_manifest
+from labnet.models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool, train_pool_model
+from labnet.runs.cli import commands as cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_round_trip_predictions_are_identical_and_loading_needs_no_lightning(poo
         "from models.pool import load_pool\n"
         f"pool = load_pool({str(pool_dir)!r})\n"
         f"np.save({str(tmp_path / 'pred.npy')!r}, pool.predict(np.load({str(tmp_path / 'X.npy')!r}), 1))\n"
-        "print(json.dumps(sorted(m for m in sys.modules if 'lightning' in m or m == 'models.pool_training')))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if 'lightning' in m or m == 'labnet.models.pool_training')))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runs import cli, figures, paper1
-from runs.reproduce import RESULTS_CSV, RESULTS_MD, RUN_INFO, TRANSFER_COUNTS_CSV
+from labnet.runs.cli import commands as cli
+from labnet.runs.reports import figures
+from labnet.runs.studies import paper1
+from labnet.runs.studies.reproduce import RESULTS_CSV, RESULTS_MD, RUN_INFO, TRANSFER_COUNTS_CSV
 
 FIGURE_FILES = (
     figures.FIG3_BEST_SO_FAR,

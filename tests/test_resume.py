@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from runs import cli
-from runs.run_state import RUN_STATE_FILE, RunDirError, run_lock
-from runs.runner import CHECKPOINT_DIR, resume_run, run_scenario
-from runs.scenario import load_scenario
-from runs.tick_stream import STREAM_DIR, TickStream, read_records, stream_paths
+from labnet.runs.cli import commands as cli
+from labnet.runs.execution.run_state import RUN_STATE_FILE, RunDirError, run_lock
+from labnet.runs.execution.runner import CHECKPOINT_DIR, resume_run, run_scenario
+from labnet.runs.config.scenario import load_scenario
+from labnet.runs.execution.tick_stream import STREAM_DIR, TickStream, read_records, stream_paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

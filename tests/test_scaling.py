@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from environment import synthetic_world
-from models.scaling import (
+from labnet.environment import synthetic_world
+from labnet.models.scaling import (
     ScalingFitError,
     fit_power_law,
     fit_power_law_2d,
@@ -18,10 +18,10 @@ from models.scaling import (
     power_law,
     power_law_2d,
 )
-from runs import cli
-from runs.runner import run_scenario
-from runs.scaling import RAW_CSV, ScalingDesign, ScalingError, repeat_split
-from runs.scenario import load_builtin, load_scenario
+from labnet.runs.cli import commands as cli
+from labnet.runs.execution.runner import run_scenario
+from labnet.runs.studies.scaling import RAW_CSV, ScalingDesign, ScalingError, repeat_split
+from labnet.runs.config.scenario import load_builtin, load_scenario
 
 N_GRID = np.array([20, 40, 80, 160, 320, 640, 1280, 2560], dtype=float)
 M_GRID = np.array([10, 20, 40, 80, 160], dtype=float)
@@ -194,7 +194,7 @@ def test_scaling_cli_runs_end_to_end_writes_every_file_and_resumes(tiny_scenario
 
 
 def test_a_step_is_deterministic_and_independent_of_the_others(tiny_scenario) -> None:
-    from runs.scaling import ScalingExperiment, load_space
+    from labnet.runs.studies.scaling import ScalingExperiment, load_space
 
     space, _ = load_space(scenario=str(tiny_scenario))
     design = ScalingDesign("P0_sim", "P0", (8, 16), (6,), repeats=2, n_members=2, epochs=2)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.spec import LabSpec
-from models.config import LearnerConfig
-from runs import cli
-from runs.scenario import (
+from labnet.agents.spec import LabSpec
+from labnet.models.config import LearnerConfig
+from labnet.runs.cli import commands as cli
+from labnet.runs.config.scenario import (
     Scenario,
     ScenarioError,
     builtin_scenario_names,
@@ -86,7 +86,7 @@ def test_lab_specs_and_learner_are_the_shared_types():
 
 
 def test_lab_schema_mirrors_labspec_fields():
-    from runs.scenario import LabConfig
+    from labnet.runs.config.scenario import LabConfig
 
     # community is the topology's, shown in the lab table; LabSpec (what a lab does) does not carry it
     assert list(LabConfig.model_fields) == [f.name for f in dataclasses.fields(LabSpec)] + ["community"]
@@ -241,9 +241,9 @@ def test_check_properties_names_the_lab_and_lists_available():
 
 
 def test_unknown_property_against_the_synthetic_world():
-    from environment import synthetic_world
+    from labnet.environment import synthetic_world
 
-    from runs.build import build_space
+    from labnet.runs.execution.build import build_space
 
     data = minimal(dataset={"kind": "synthetic", "n_candidates": 50, "n_properties": 2})
     scenario = load_scenario(data)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from runs import cli
-from runs.scenario import ScenarioError
-from runs.sweep import load_sweep, run_sweep, set_field
-from runs.sweep_backends import POINT_MARKER, PointTask, SweepError, run_point
+from labnet.runs.cli import commands as cli
+from labnet.runs.config.scenario import ScenarioError
+from labnet.runs.execution.sweep import load_sweep, run_sweep, set_field
+from labnet.runs.execution.sweep_backends import POINT_MARKER, PointTask, SweepError, run_point
 
 BASE = {
     "dataset": {"kind": "synthetic", "n_candidates": 200, "n_descriptors": 6, "n_properties": 3,

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from environment import Topology
-from environment.topology_io import SUFFIX_FORMATS
-from runs.build import LAB_TABLE_COLUMNS, build_topology, lab_table
-from runs.runner import run_scenario
-from runs.scenario import (
+from labnet.environment import Topology
+from labnet.environment.topology_io import SUFFIX_FORMATS
+from labnet.runs.execution.build import LAB_TABLE_COLUMNS, build_topology, lab_table
+from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.scenario import (
     TOPOLOGY_FILE_SUFFIXES,
     ScenarioError,
     check_properties,

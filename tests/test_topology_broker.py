@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from environment import BUILDERS, ModelBroker, Topology, TransferLog, build_topology
+from labnet.environment import BUILDERS, ModelBroker, Topology, TransferLog, build_topology
 
 LABS = ("a", "b", "c", "d")
 

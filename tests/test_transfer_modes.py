@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from agents import LabSpec
-from environment import ExplorationNetwork, Topology, synthetic_world
-from models import LearnerConfig, TrainJob, lecun_normal_params, predict_ensemble, train_jobs
-from models.grouping import EngineTask, train_grouped
-from models.pool import load_pool
-from models.pool_selection import score_sources, top_k
-from models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool
-from models.transfer import (
+from labnet.agents import LabSpec
+from labnet.environment import Topology, synthetic_world
+from labnet.simulation import ExplorationNetwork
+from labnet.models import LearnerConfig, TrainJob, lecun_normal_params, predict_ensemble, train_jobs
+from labnet.models.grouping import EngineTask, train_grouped
+from labnet.models.pool import load_pool
+from labnet.models.pool_selection import score_sources, top_k
+from labnet.models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool
+from labnet.models.transfer import (
     EnsemblePredictor,
     SourceNetwork,
     finetune_job,
@@ -24,10 +25,10 @@ from models.transfer import (
     frozen_layers_for,
     hidden_features,
 )
-from runs.reproduce import draw_run
-from runs.tick_stream import TickStream
-from runs.runner import resume_run, run_scenario
-from runs.scenario import ScenarioError, load_scenario
+from labnet.runs.studies.reproduce import draw_run
+from labnet.runs.execution.tick_stream import TickStream
+from labnet.runs.execution.runner import resume_run, run_scenario
+from labnet.runs.config.scenario import ScenarioError, load_scenario
 
 FAST = LearnerConfig(n_members=3, epochs=5, patience=5, rf_trees=12)
 ARCHITECTURE = PoolArchitecture(min_depth=3, max_depth=4, min_width=24, max_width=40, smallest_width=6)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from runs.scenario import (
+from labnet.runs.config.scenario import (
     BUILTIN_DIR,
     BUILTIN_PACKAGE,
     FieldIssue,
@@ -301,7 +301,7 @@ def _check_buildable(scenario: Scenario, checked: set[str]) -> None:
     """
     import dataclasses
 
-    from runs.build import build_space, build_topology
+    from labnet.runs.execution.build import build_space, build_topology
 
     key = json.dumps([scenario.dataset.model_dump(mode="json"),
                       [dataclasses.asdict(spec) for spec in scenario.lab_specs()]], sort_keys=True, default=str)

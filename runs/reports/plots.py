@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from runs.analysis import CONDITION_ORDER
+from labnet.runs.reports.analysis import CONDITION_ORDER
 
 CONDITION_COLORS = {"networked": "#1f77b4", "isolated": "#ff7f0e", "random": "#7f7f7f"}
 FALLBACK_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")

@@ -1,16 +1,16 @@
-"""Sweeps: run every point of a sweep file (:mod:`runs.sweep_spec`) and collect one tidy table.
+"""Sweeps: run every point of a sweep file (:mod:`labnet.runs.config.sweep_spec`) and collect one tidy table.
 
 Sweep directory ``<out>/<name>/``:
 
 - ``sweep.yaml``: the sweep as run, its base written inline;
 - ``p000/``, ``p001/``, ...: one per point: ``point.json`` (written once the point finished)
-  and the point's run directory (:mod:`runs.runner`'s layout). Re-running the sweep into
+  and the point's run directory (:mod:`labnet.runs.execution.runner`'s layout). Re-running the sweep into
   the same directory skips finished points and redoes unfinished ones;
 - ``sweep_points.csv``: one row per point: axis values, status, wall seconds, run directory;
 - ``sweep_results.parquet`` / ``.csv``: the tidy table (:func:`tidy_results`);
-- ``topology_comparison.png`` / ``.csv`` once :mod:`runs.graph` provides them.
+- ``topology_comparison.png`` / ``.csv`` once :mod:`labnet.runs.reports.graph` provides them.
 
-Points run on the serial, processes or Ray backend (:mod:`runs.sweep_backends`); the same
+Points run on the serial, processes or Ray backend (:mod:`labnet.runs.execution.sweep_backends`); the same
 sweep gives the same table on every backend.
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any, TextIO
 import pandas as pd
 import yaml
 
-from runs.runner import OBSERVATIONS_FILE
-from runs.scenario import Scenario
-from runs.sweep_backends import (
+from labnet.runs.execution.runner import OBSERVATIONS_FILE
+from labnet.runs.config.scenario import Scenario
+from labnet.runs.execution.sweep_backends import (
     POINT_MARKER,
     PointOutcome,
     PointTask,
@@ -38,7 +38,7 @@ from runs.sweep_backends import (
     execute,
     resolve_workers,
 )
-from runs.sweep_spec import Sweep, SweepPoint, SweepSpec, load_sweep, set_field
+from labnet.runs.config.sweep_spec import Sweep, SweepPoint, SweepSpec, load_sweep, set_field
 
 __all__ = ["Sweep", "SweepError", "SweepPoint", "SweepResult", "SweepSpec", "load_sweep", "run_sweep", "set_field",
            "summary_by_point", "tidy_results"]
@@ -53,7 +53,7 @@ DEFAULT_OUT = "labnet-sweeps"
 
 OBSERVATION_COLUMNS = ["trial", "condition", "lab", "property", "goal", "threshold",
                        "n_obs_to_threshold", "reached", "n_obs_total"]
-"""Columns of :func:`runs.analysis.observations_to_threshold` carried into the tidy table."""
+"""Columns of :func:`labnet.runs.reports.analysis.observations_to_threshold` carried into the tidy table."""
 
 
 # --------------------------------------------------------------------------- running
@@ -69,7 +69,7 @@ class SweepResult:
         points: one row per point (``sweep_points.csv``).
         skipped: ids of points finished by an earlier run of the sweep (not run again).
         failed: point id -> error text of the points that failed in this run.
-        extra_files: files written by :mod:`runs.graph` (topology comparison), if available.
+        extra_files: files written by :mod:`labnet.runs.reports.graph` (topology comparison), if available.
     """
 
     sweep_dir: Path
@@ -332,14 +332,14 @@ def tidy_results(sweep: Sweep, sweep_dir: str | Path, finished: Mapping[str, Map
 
 
 def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path) -> list[Path]:
-    """Draw and tabulate the topology comparison with :mod:`runs.graph`, once that module exists.
+    """Draw and tabulate the topology comparison with :mod:`labnet.runs.reports.graph`, once that module exists.
 
     Returns the files written (``topology_comparison.png``, ``topology_comparison.csv``), or
-    an empty list when :mod:`runs.graph` is not installed or the table is empty.
+    an empty list when :mod:`labnet.runs.reports.graph` is not installed or the table is empty.
     """
-    if table.empty or importlib.util.find_spec("runs.graph") is None:
+    if table.empty or importlib.util.find_spec("labnet.runs.reports.graph") is None:
         return []
-    from runs import graph
+    from labnet.runs.reports import graph
 
     sweep_dir = Path(sweep_dir)
     png, csv = sweep_dir / COMPARISON_PNG, sweep_dir / COMPARISON_CSV

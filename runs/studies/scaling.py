@@ -14,7 +14,7 @@ For a source property P and a target property Q of one material space, and for e
 5. error ``R`` = MSE of the ensemble-mean prediction on the test set divided by the variance of Q
    over the whole space (so R = 1 is the error of always predicting Q's mean; unitless).
 
-Every ensemble is trained with :func:`models.engine.train_jobs` and the paper's recipe (80/20
+Every ensemble is trained with :func:`labnet.models.engine.train_jobs` and the paper's recipe (80/20
 validation split of its own data, best epoch restored, targets standardized with the training
 data's own mean and std); all repeats of one step (pretraining at one n, then all its
 fine-tunings; or all direct fits) go into one call. Seeds derive from (seed, repeat, n, m), so
@@ -22,7 +22,7 @@ a step's result does not depend on which steps ran before: an interrupted run re
 stopped and gives the same numbers.
 
 Output directory: ``scaling_design.json`` (what was run), ``scaling_raw.csv`` (one row per
-repeat, kind, n, m; rewritten after every step), then :mod:`runs.scaling_report` writes
+repeat, kind, n, m; rewritten after every step), then :mod:`labnet.runs.reports.scaling_report` writes
 ``scaling_fits.csv``/``.md`` and the figures.
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params, predict_ensemble, train_jobs
-from models.selection import validation_split
+from labnet.models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params, predict_ensemble, train_jobs
+from labnet.models.selection import validation_split
 
 RAW_CSV = "scaling_raw.csv"
 DESIGN_JSON = "scaling_design.json"
@@ -357,7 +357,7 @@ def run_scaling(
     """Run every step not yet in ``out_dir/scaling_raw.csv`` and rewrite the table after each step.
 
     Args:
-        space: a :class:`environment.MaterialSpace` holding both properties.
+        space: a :class:`labnet.environment.MaterialSpace` holding both properties.
         design: what to run (``design.dataset`` is a free-text label of the data, kept in the files).
         out_dir: created if missing. If it already holds a run of the same design, finished steps
             are kept and skipped (resume); a different design there is an error.
@@ -419,12 +419,12 @@ def load_space(data: str | None = None, scenario: str | None = None) -> tuple[ob
     with ``data`` overriding its file. Neither: the built-in ``sim2real`` scenario's synthetic world
     (properties P0 and its simulated twin P0_sim).
     """
-    from runs.build import build_space
-    from runs.cli import scenario_from_argument
-    from runs.scenario import resolve
+    from labnet.runs.execution.build import build_space
+    from labnet.runs.cli.commands import scenario_from_argument
+    from labnet.runs.config.scenario import resolve
 
     if scenario is None and data is not None:
-        from environment import load_b2
+        from labnet.environment import load_b2
 
         return load_b2(data), f"B2 ({Path(data).name})"
     reference = scenario if scenario is not None else "sim2real"

@@ -1,7 +1,7 @@
 """Reproduce a paper's study end to end, and (re)draw its figures and results from a run directory.
 
 ``labnet reproduce paper1 --data B2.csv`` runs the built-in scenario of the study through
-:func:`runs.runner.run_scenario` and then calls :func:`draw_run`, the same function behind
+:func:`labnet.runs.execution.runner.run_scenario` and then calls :func:`draw_run`, the same function behind
 ``labnet figures RUN_DIR``. :func:`draw_run` reads only the run directory (``scenario.yaml``,
 ``steps.parquet``, ``transfers.parquet``, ``run_info.json`` if present) plus the dataset, so a
 finished or interrupted run can be re-plotted without recomputing anything.
@@ -9,7 +9,7 @@ finished or interrupted run can be re-plotted without recomputing anything.
 Files added to the run directory:
 
 - ``fig3_best_so_far.png``, ``fig4_validation_loss.png``, ``fig5_generalization.png``,
-  ``fig6_property_correlations.png``, ``transfer_graph.png`` (see :mod:`runs.figures`);
+  ``fig6_property_correlations.png``, ``transfer_graph.png`` (see :mod:`labnet.runs.reports.figures`);
 - ``transfer_counts.csv``: source, target, phase (early/late half of the horizon), attempts, selected;
 - ``results.csv`` / ``results.md``: observations to the threshold per lab and condition beside the
   paper's values, with CI, reached k/n, difference and the networked-vs-isolated test;
@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.config import LearnerConfig
-from runs import figures, paper1
-from runs.analysis import observations_to_threshold, summarize
-from runs.build import build_space, thresholds_for
-from runs.runner import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
-from runs.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
+from labnet.models.config import LearnerConfig
+from labnet.runs.reports import figures
+from labnet.runs.studies import paper1
+from labnet.runs.reports.analysis import observations_to_threshold, summarize
+from labnet.runs.execution.build import build_space, thresholds_for
+from labnet.runs.execution.runner import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
+from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
 
 STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
 """Study name -> module with ``SCENARIO``, ``CITATION``, ``MEAN_OBSERVATIONS_TO_90``, ``PROPERTY_UNITS``."""
@@ -95,7 +96,7 @@ def study_scenario(
 
     Args:
         data: the dataset file (required).
-        learner: overrides of :class:`models.config.LearnerConfig` fields (e.g. ``{"epochs": 10}``
+        learner: overrides of :class:`labnet.models.config.LearnerConfig` fields (e.g. ``{"epochs": 10}``
             for a quick check; the paper's study uses none).
 
     Raises:

@@ -3,7 +3,7 @@
 Each (trial, condition) of a run streams to two JSON Lines files in ``RUN_DIR/stream/``:
 ``trial-<t>_<condition>.steps.jsonl`` (one lab log record per line, the rows of
 :meth:`ExplorationNetwork.step_table`) and ``...transfers.jsonl`` (one
-:class:`~environment.transfer_log.TransferEvent` per line). After every tick the new rows
+:class:`~labnet.environment.transfer_log.TransferEvent` per line). After every tick the new rows
 are appended with one ``write`` and flushed to the operating system, so a killed process
 loses at most the tick in progress.
 
@@ -11,7 +11,7 @@ Why JSON Lines, one file per (trial, condition): appending a tick costs one smal
 (no rewrite of earlier rows, no file per tick: a 10-trial B2 study has 9,000 ticks);
 Python's ``json`` round-trips ints, strings, bools, None and every float (NaN included)
 exactly, so the final tables rebuilt from the streams with the same frame builders
-(:func:`~environment.network.step_frame`, :func:`~environment.transfer_log.transfer_frame`)
+(:func:`~labnet.simulation.network.step_frame`, :func:`~labnet.environment.transfer_log.transfer_frame`)
 are identical to the in-memory ones; and a torn last line (a kill mid-write) is
 recognisable by its missing newline. The streams are plain text: ``pandas.read_json(path,
 lines=True)`` reads a stream of a run still in progress.
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
-from environment.checkpoint import atomic_write
-from environment.network import step_frame
-from environment.transfer_log import TransferEvent, transfer_frame
+from labnet.simulation.checkpoint import atomic_write
+from labnet.simulation.network import step_frame
+from labnet.environment.transfer_log import TransferEvent, transfer_frame
 
 if TYPE_CHECKING:  # pragma: no cover
-    from environment.network import ExplorationNetwork
+    from labnet.simulation.network import ExplorationNetwork
 
 STREAM_DIR = "stream"
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from runs.scenario import Scenario, ScenarioError, builtin_scenario_names, load_builtin, load_scenario, resolve
+from labnet.runs.config.scenario import Scenario, ScenarioError, builtin_scenario_names, load_builtin, load_scenario, resolve
 
 PROG = "labnet"
 EXIT_USAGE = 2
@@ -98,8 +98,8 @@ def scenario_from_argument(reference: str | None) -> Scenario:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runs.analysis import format_summary
-    from runs.runner import run_scenario
+    from labnet.runs.reports.analysis import format_summary
+    from labnet.runs.execution.runner import run_scenario
 
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
-    from runs.reproduce import STUDIES
+    from labnet.runs.studies.reproduce import STUDIES
 
     studies = ", ".join(STUDIES)
     reproduce = subcommands.add_parser(
@@ -137,7 +137,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from runs.reproduce import command_line, reproduce, study_module
+    from labnet.runs.studies.reproduce import command_line, reproduce, study_module
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
@@ -182,7 +182,7 @@ def _print_written(out: Path, files: Iterable[str]) -> None:
 def _figures(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from runs.reproduce import RESULTS_CSV, draw_run
+    from labnet.runs.studies.reproduce import RESULTS_CSV, draw_run
 
     files = draw_run(args.run_dir, data=args.data)
     print(_results_text(pd.read_csv(files[RESULTS_CSV])))
@@ -192,8 +192,8 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
-    from runs.sweep import DEFAULT_OUT
-    from runs.sweep_backends import BACKENDS
+    from labnet.runs.execution.sweep import DEFAULT_OUT
+    from labnet.runs.execution.sweep_backends import BACKENDS
 
     sweep = subcommands.add_parser(
         "sweep",
@@ -216,8 +216,8 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from runs.sweep import format_summary_by_point, load_sweep, run_sweep, summary_by_point
-    from runs.sweep_backends import SweepError
+    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, run_sweep, summary_by_point
+    from labnet.runs.execution.sweep_backends import SweepError
 
     try:
         sweep = load_sweep(args.sweep_file)
@@ -274,7 +274,7 @@ def _trial_argument(value: str) -> int | None:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from runs.graph import (GraphInputError, analyze_transfers, default_out_dir, read_graph_run, summary_text,
+    from labnet.runs.reports.graph import (GraphInputError, analyze_transfers, default_out_dir, read_graph_run, summary_text,
                             write_graph_outputs)
 
     trial = args.trial  # None: every trial pooled (argparse converts the default "all" too)
@@ -308,12 +308,12 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from environment.checkpoint import CheckpointError
-    from runs.analysis import format_summary
-    from runs.reproduce import RUN_INFO
-    from runs.run_state import RunDirError
-    from runs.runner import resume_run
-    from runs.tick_stream import StreamError
+    from labnet.simulation.checkpoint import CheckpointError
+    from labnet.runs.reports.analysis import format_summary
+    from labnet.runs.studies.reproduce import RUN_INFO
+    from labnet.runs.execution.run_state import RunDirError
+    from labnet.runs.execution.runner import resume_run
+    from labnet.runs.execution.tick_stream import StreamError
 
     try:
         result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
@@ -370,9 +370,9 @@ def _add_pool_command(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _pool_build(args: argparse.Namespace) -> int:
-    from models.pool import PoolError
-    from models.pool_training import PoolArchitecture, PoolTraining
-    from runs.pools import build_pool_for_scenario
+    from labnet.models.pool import PoolError
+    from labnet.models.pool_training import PoolArchitecture, PoolTraining
+    from labnet.runs.studies.pools import build_pool_for_scenario
 
     scenario = resolve(scenario_from_argument(args.scenario), data=args.data)
     try:
@@ -396,8 +396,8 @@ def _pool_build(args: argparse.Namespace) -> int:
 
 
 def _pool_inspect(args: argparse.Namespace) -> int:
-    from models.pool import PoolError, load_pool
-    from runs.pools import format_pool, plot_pool
+    from labnet.models.pool import PoolError, load_pool
+    from labnet.runs.studies.pools import format_pool, plot_pool
 
     try:
         pool = load_pool(args.pool_dir)
@@ -486,8 +486,8 @@ def _scaling(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
-    from runs.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
-    from runs.scaling_report import write_report
+    from labnet.runs.studies.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
+    from labnet.runs.reports.scaling_report import write_report
 
     try:
         if args.bootstrap < 0:
@@ -527,11 +527,11 @@ def _scaling(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, no traceback)."""
-    from runs.reproduce import StudyError
+    from labnet.runs.studies.reproduce import StudyError
 
     errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError]
     try:
-        from environment import DataError
+        from labnet.environment import DataError
     except ImportError:  # pragma: no cover - environment is a sibling package
         pass
     else:

@@ -1,6 +1,6 @@
 """Where the points of a sweep run: serially, in local processes, or on a Ray cluster.
 
-A point is one scenario run (:func:`runs.runner.run_scenario`) into its own directory. Every
+A point is one scenario run (:func:`labnet.runs.execution.runner.run_scenario`) into its own directory. Every
 backend executes the same function on the same plain-data :class:`PointTask`, so the same
 points give the same tables on every backend (each run is seeded by its scenario alone).
 
@@ -13,9 +13,9 @@ points give the same tables on every backend (each run is seeded by its scenario
   ``ray_address`` (e.g. ``"auto"`` after ``ray start --head``) the driver joins that cluster.
   An already initialized Ray (``ray.is_initialized()``) is used as it is. Tasks run the
   point in a temporary directory on their node and send the run directory's files back,
-  so the sweep directory need not be on a shared file system. Workers import labnet's
-  top-level packages from the driver's source tree: through ``PYTHONPATH`` when every node
-  of the cluster is this machine, else shipped as Ray ``py_modules``.
+  so the sweep directory need not be on a shared file system. Workers import labnet from
+  the driver's source tree: through ``PYTHONPATH`` when every node of the cluster is this
+  machine, else uploaded as the tasks' ``working_dir``.
 
 A point whose run raises is reported as ``failed`` (with the error) and the others go on.
 """
@@ -35,10 +35,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from runs.threads import limit_threads, threads_per_worker, usable_cores
+from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 
 BACKENDS = ("serial", "processes", "ray")
-PACKAGES = ("agents", "environment", "models", "runs")
+PACKAGE = "labnet"
 """labnet's top-level packages: what a Ray worker must be able to import."""
 
 POINT_MARKER = "point.json"
@@ -109,8 +109,8 @@ def _run(task: PointTask, out_dir: Path) -> PointOutcome:
     """Run the task's scenario into ``out_dir``; exceptions become a failed outcome."""
     start = time.perf_counter()
     try:
-        from runs.runner import run_scenario
-        from runs.scenario import validate_scenario
+        from labnet.runs.execution.runner import run_scenario
+        from labnet.runs.config.scenario import validate_scenario
 
         limit_threads(task.threads)
         result = run_scenario(validate_scenario(task.scenario), out_dir, progress=False)
@@ -242,28 +242,31 @@ def _import_ray() -> Any:
 
 
 def ray_runtime_env(ray: Any) -> dict[str, Any]:
-    """The runtime environment that lets Ray workers import labnet's packages from this source tree.
+    """The runtime environment that lets Ray workers import labnet from this source tree.
 
-    Every alive node on this machine (same IP as the driver): ``PYTHONPATH`` = the directories
-    holding the packages (the driver's ``PYTHONPATH`` kept after them). Otherwise the package
-    directories are uploaded as ``py_modules`` (``__pycache__`` excluded).
+    Every alive node on this machine (same IP as the driver): ``PYTHONPATH`` = the folder that
+    holds labnet (the driver's ``PYTHONPATH`` kept after it). Otherwise that folder is uploaded
+    as the workers' ``working_dir`` (caches, virtual environments, docs and run output excluded).
     """
     here = ray.util.get_node_ip_address()
     nodes = [node for node in ray.nodes() if node.get("Alive", True)]
     if all(node.get("NodeManagerAddress") == here for node in nodes):
         return local_runtime_env()
-    return {"py_modules": _package_dirs(), "excludes": ["__pycache__", "*.pyc"]}
+    return {"working_dir": _source_root(), "excludes": list(UPLOAD_EXCLUDES)}
+
+
+UPLOAD_EXCLUDES = ("__pycache__", "*.pyc", ".git", ".venv", "docs", "labnet-runs", "*.egg-info", "build", "dist")
 
 
 def local_runtime_env() -> dict[str, Any]:
     """Ray runtime environment for workers on this machine: ``PYTHONPATH`` leads to labnet's source tree."""
-    roots = list(dict.fromkeys(str(Path(d).parent) for d in _package_dirs()))
     existing = os.environ.get("PYTHONPATH")
-    return {"env_vars": {"PYTHONPATH": os.pathsep.join(roots + ([existing] if existing else []))}}
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join([_source_root()] + ([existing] if existing else []))}}
 
 
-def _package_dirs() -> list[str]:
-    return [str(Path(importlib.import_module(name).__file__).resolve().parent) for name in PACKAGES]
+def _source_root() -> str:
+    """The folder holding the ``labnet`` package (a checkout's root, or site-packages)."""
+    return str(Path(importlib.import_module(PACKAGE).__file__).resolve().parent.parent)
 
 
 LOCAL_RAY_ATTEMPTS = 2

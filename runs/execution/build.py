@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from agents.spec import LabSpec
-from runs.scenario import Scenario, ScenarioError, check_properties
+from labnet.agents.spec import LabSpec
+from labnet.runs.config.scenario import Scenario, ScenarioError, check_properties
 
 if TYPE_CHECKING:  # pragma: no cover
-    from environment import MaterialSpace, Topology
-    from models.pool import SourcePool
+    from labnet.environment import MaterialSpace, Topology
+    from labnet.models.pool import SourcePool
 
 
 def build_space(scenario: Scenario) -> MaterialSpace:
@@ -28,7 +28,7 @@ def build_space(scenario: Scenario) -> MaterialSpace:
             the dataset, or more initial points than candidates.
         DataError: the data file is missing or unusable (from :mod:`environment`).
     """
-    from environment import DataError, load_b2, load_csv, synthetic_world
+    from labnet.environment import DataError, load_b2, load_csv, synthetic_world
 
     dataset = scenario.dataset
     if dataset.kind == "synthetic":
@@ -74,7 +74,7 @@ def load_lab_pools(scenario: Scenario, space: MaterialSpace) -> dict[str, Source
             other descriptors, or two pools of a lab with the same name; ``labs[i].pool_top_k``
             when it exceeds the lab's pool models.
     """
-    from models.pool import PoolError, load_pool
+    from labnet.models.pool import PoolError, load_pool
 
     pools: dict[str, SourcePool] = {}
     issues: list[str] = []
@@ -114,7 +114,7 @@ def build_topology(scenario: Scenario) -> Topology:
     Raises:
         ScenarioError: the builder rejects the topology (message starts with ``topology``).
     """
-    from environment import Topology
+    from labnet.environment import Topology
 
     config = scenario.topology
     names = scenario.lab_names
@@ -211,7 +211,7 @@ def make_conditions(scenario: Scenario, networked_topology: Topology) -> list[Co
       ensembles, as many candidates as it has in the networked condition (paper: 3);
     - random: every lab searches at random (no models, so no edges).
     """
-    from environment import Topology
+    from labnet.environment import Topology
 
     labs = tuple(scenario.lab_specs())
     names = scenario.lab_names

@@ -18,7 +18,7 @@ file's directory (so a study and its data can move together); ``--data`` paths a
 resolved against the current directory.
 
 ``labs`` is either a list of labs or a generator mapping (``count``, ``name_prefix``, and
-each lab field as a plain value or a rule of :mod:`runs.lab_rules`). A generator is
+each lab field as a plain value or a rule of :mod:`labnet.runs.config.lab_rules`). A generator is
 expanded into the concrete labs when the scenario is validated (``scenario.labs`` is
 always a list of :class:`LabConfig`), and written back as the generator by
 :meth:`Scenario.to_dict` / :meth:`Scenario.to_yaml`, so a written scenario reloads to the
@@ -51,13 +51,13 @@ from pydantic import (
     model_validator,
 )
 
-from agents.neighbour_selection import NeighbourSelection
-from agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
-from models.config import LearnerConfig
-from runs import lab_rules
-from runs.lab_rules import LAB_RULE_NAMES, fixed_or_rule
-from models.pool_selection import PoolScoring
-from models.transfer import TransferMode
+from labnet.agents.neighbour_selection import NeighbourSelection
+from labnet.agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
+from labnet.models.config import LearnerConfig
+from labnet.runs.config import lab_rules
+from labnet.runs.config.lab_rules import LAB_RULE_NAMES, fixed_or_rule
+from labnet.models.pool_selection import PoolScoring
+from labnet.models.transfer import TransferMode
 
 DATASET_KINDS = ("synthetic", "b2", "csv")
 TOPOLOGY_KINDS = (
@@ -68,9 +68,9 @@ RANDOM_TOPOLOGY_KINDS = ("watts_strogatz", "barabasi_albert", "erdos_renyi", "ra
 TOPOLOGY_FILE_FORMATS = ("graphml", "edge_list")
 TOPOLOGY_FILE_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".csv": "edge_list", ".txt": "edge_list",
                           ".edges": "edge_list"}
-"""Suffix -> format of a topology file (the same table as :data:`environment.topology_io.SUFFIX_FORMATS`)."""
+"""Suffix -> format of a topology file (the same table as :data:`labnet.environment.topology_io.SUFFIX_FORMATS`)."""
 BASELINES = ("isolated", "random")
-BUILTIN_PACKAGE = "runs"
+BUILTIN_PACKAGE = "labnet.runs"
 BUILTIN_DIR = "scenarios"
 
 
@@ -117,7 +117,7 @@ class SyntheticDataset(_Strict):
 
     ``sim_distortion`` (None = off) adds a simulated twin ``Pk_sim`` of every property: the truth
     plus a smooth systematic error of that many standard deviations plus ``sim_bias``
-    (:func:`environment.datasets.synthetic_world`).
+    (:func:`labnet.environment.datasets.synthetic_world`).
     """
 
     kind: Literal["synthetic"] = "synthetic"
@@ -159,7 +159,7 @@ _LAB_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LabSpec)}
 class LabConfig(_Strict):
     """One lab as written in a scenario; :meth:`to_spec` gives the :class:`LabSpec`.
 
-    Field meanings and defaults are those of :class:`agents.spec.LabSpec`.
+    Field meanings and defaults are those of :class:`labnet.agents.spec.LabSpec`.
     """
 
     name: str = Field(min_length=1)
@@ -233,7 +233,7 @@ _NUMBER_FIELDS = ("noise_std", "bias")
 class LabGenerator(_Strict):
     """``labs`` written as rules: ``count`` labs named ``name_prefix`` + zero-padded index.
 
-    Every lab field is a plain value or a rule of :mod:`runs.lab_rules` (``round_robin``,
+    Every lab field is a plain value or a rule of :mod:`labnet.runs.config.lab_rules` (``round_robin``,
     ``choice``/``random``, ``by_community``, ``uniform_int`` for integer fields,
     ``uniform`` for number fields). Draws are seeded by ``seed`` (None: the scenario's seed).
     """
@@ -562,7 +562,7 @@ class TopologyConfig(_Strict):
                     communities[name] = block
             return communities
         if self.kind == "file" and self.path is not None:
-            from environment.topology import Topology  # lazy: reading a file needs the environment
+            from labnet.environment.topology import Topology  # lazy: reading a file needs the environment
 
             try:
                 return Topology.from_file(
@@ -597,7 +597,7 @@ class Scenario(_Strict):
         labs: the exploration systems (names unique), always a list of :class:`LabConfig`
             once validated; written in the file as a list or as a :class:`LabGenerator`.
         topology: the directed graph of model sharing.
-        learner: ensemble training settings (:class:`models.config.LearnerConfig`).
+        learner: ensemble training settings (:class:`labnet.models.config.LearnerConfig`).
         horizon_ticks: simulated ticks per run.
         trials: independent repeats; trial t uses seed ``seed + t`` in every condition.
         seed: base seed.

@@ -1,4 +1,4 @@
-"""Fits, tables and figures of a scaling experiment (:mod:`runs.scaling`).
+"""Fits, tables and figures of a scaling experiment (:mod:`labnet.runs.studies.scaling`).
 
 From ``scaling_raw.csv``:
 
@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from models.scaling import (
+from labnet.models.scaling import (
     PowerLaw2DFit,
     PowerLawFit,
     ScalingFitError,
@@ -30,7 +30,7 @@ from models.scaling import (
     power_law,
     power_law_2d,
 )
-from runs.scaling import ScalingDesign, _atomic_write
+from labnet.runs.studies.scaling import ScalingDesign, _atomic_write
 
 FITS_CSV = "scaling_fits.csv"
 FITS_MD = "scaling_fits.md"

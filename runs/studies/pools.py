@@ -1,6 +1,6 @@
 """``labnet pool``: build a source-model pool from a scenario's dataset, and inspect one.
 
-The learning lives in :mod:`models.pool_training` (building, Lightning) and :mod:`models.pool`
+The learning lives in :mod:`labnet.models.pool_training` (building, Lightning) and :mod:`labnet.models.pool`
 (the format, loading); this module connects them to scenarios, tables and a picture.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.pool import PoolError, SourcePool, load_pool
-from models.pool_training import BuildReport, PoolArchitecture, PoolSettings, PoolTraining, build_pool
-from runs.build import build_space
-from runs.scenario import Scenario
+from labnet.models.pool import PoolError, SourcePool, load_pool
+from labnet.models.pool_training import BuildReport, PoolArchitecture, PoolSettings, PoolTraining, build_pool
+from labnet.runs.execution.build import build_space
+from labnet.runs.config.scenario import Scenario
 
 DEFAULT_N_MODELS = 100
 

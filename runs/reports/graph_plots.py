@@ -5,7 +5,7 @@
 - :func:`plot_topology_comparison`: observations to threshold per topology, networked vs the
   isolated baseline (for sweeps).
 
-As in :mod:`runs.plots` and :mod:`runs.figures`, figures are :class:`matplotlib.figure.Figure`
+As in :mod:`labnet.runs.reports.plots` and :mod:`labnet.runs.reports.figures`, figures are :class:`matplotlib.figure.Figure`
 objects on an Agg canvas; nothing touches pyplot's global state.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from runs.figures import DPI, lab_colors
-from runs.plots import condition_color, ordered_conditions
+from labnet.runs.reports.figures import DPI, lab_colors
+from labnet.runs.reports.plots import condition_color, ordered_conditions
 
 LABEL_ALL_UP_TO = 30
 """Networks with at most this many labs get every lab's name; larger ones only the highlighted labs'."""
@@ -33,7 +33,7 @@ LABEL_ALL_UP_TO = 30
 
 def property_colors(properties: Sequence[str]) -> dict[str, str]:
     """Property -> colour: paper 1's (M purple, Tc red, Sp green) and a spare palette from
-    :func:`runs.figures.lab_colors` while it lasts, then ``tab20`` (distinct for up to 20 properties)."""
+    :func:`labnet.runs.reports.figures.lab_colors` while it lasts, then ``tab20`` (distinct for up to 20 properties)."""
     properties = list(dict.fromkeys(str(p) for p in properties))
     colors = lab_colors(properties, {p: p for p in properties})
     if len(set(colors.values())) < len(properties):  # the small palette ran out
@@ -78,7 +78,7 @@ def plot_transfer_network(
     highlight: Sequence[str] = (),
     seed: int = 0,
 ) -> Path:
-    """Draw a transfer graph (:func:`runs.graph.transfer_graph`).
+    """Draw a transfer graph (:func:`labnet.runs.reports.graph.transfer_graph`).
 
     Node colour = the lab's ``property`` (legend), node area ∝ its speed ``1 / period_ticks``;
     edge width ∝ ``selected`` (times the source's model was chosen as the target's BPM), coloured
@@ -186,7 +186,7 @@ def plot_property_flows(
     Cells without attempts are blank.
 
     Args:
-        flows: :func:`runs.graph.property_flows`.
+        flows: :func:`labnet.runs.reports.graph.property_flows`.
         properties: axis order (default: sorted properties of ``flows``).
     """
     if properties is None:
@@ -260,7 +260,7 @@ def plot_topology_comparison(
     Raises:
         ValueError: a required column is missing, or no row has one of ``conditions``.
     """
-    from runs.graph import check_topology_table, topology_comparison_table
+    from labnet.runs.reports.graph import check_topology_table, topology_comparison_table
 
     table = check_topology_table(table, metric)
     present = set(table["condition"].astype(str))

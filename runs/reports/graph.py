@@ -6,7 +6,7 @@ target built at least one candidate from the source's published model. Edge attr
 
 - ``attempts``: transferred candidate models built (summed over the chosen trials);
 - ``selected``: how many of them were chosen as the target's best-performing model (BPM);
-  ``weight`` holds the same number (the convention of :meth:`environment.TransferLog.transfer_graph`);
+  ``weight`` holds the same number (the convention of :meth:`labnet.environment.TransferLog.transfer_graph`);
 - ``selection_rate``: ``selected / attempts``.
 
 Node attributes: ``property``, ``period_ticks`` (clock period, ticks), ``strategy`` and
@@ -31,11 +31,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from environment.transfer_log import transfer_graph_from_frame
-from runs.analysis import bootstrap_mean_ci
-from runs.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
-from runs.reproduce import read_run_directory
-from runs.scenario import Scenario
+from labnet.environment.transfer_log import transfer_graph_from_frame
+from labnet.runs.reports.analysis import bootstrap_mean_ci
+from labnet.runs.reports.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
+from labnet.runs.studies.reproduce import read_run_directory
+from labnet.runs.config.scenario import Scenario
 
 __all__ = [
     "GraphInputError", "GraphRun", "Reciprocity", "TransferAnalysis", "analyze_transfers", "check_topology_table",
@@ -702,7 +702,7 @@ def topology_comparison_table(
             ``condition``, ``lab``, ``metric`` (NaN = never reached) and ``reached``.
         metric: the column summarized (default ``n_obs_to_threshold``).
         seed, n_resamples, confidence: the percentile bootstrap of the mean
-            (:func:`runs.analysis.bootstrap_mean_ci`).
+            (:func:`labnet.runs.reports.analysis.bootstrap_mean_ci`).
 
     Returns:
         Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows, ``n_reached`` of them reached,
@@ -713,7 +713,7 @@ def topology_comparison_table(
     Raises:
         ValueError: a required column is missing.
     """
-    from runs.plots import ordered_conditions
+    from labnet.runs.reports.plots import ordered_conditions
 
     table = check_topology_table(table, metric)
     rows = []

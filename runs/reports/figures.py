@@ -3,9 +3,9 @@
 One function per figure; each takes plain tables (the run directory's ``steps.parquet`` /
 ``transfers.parquet`` rows, or a property table of the whole dataset) and writes one image.
 Figures are :class:`matplotlib.figure.Figure` objects on an Agg canvas, as in
-:mod:`runs.plots`: nothing touches pyplot's global state.
+:mod:`labnet.runs.reports.plots`: nothing touches pyplot's global state.
 
-Colours: conditions as in :mod:`runs.plots` (networked blue, isolated orange, random grey);
+Colours: conditions as in :mod:`labnet.runs.reports.plots` (networked blue, isolated orange, random grey);
 labs (as the source of a model, or as graph nodes) by :func:`lab_colors`.
 Legends are placed outside the panels (below the figure) so they never cover data.
 """
@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import pearsonr, spearmanr
 
-from runs.plots import condition_color, draw_best_so_far
+from labnet.runs.reports.plots import condition_color, draw_best_so_far
 
 FIG3_BEST_SO_FAR = "fig3_best_so_far.png"
 FIG4_VALIDATION_LOSS = "fig4_validation_loss.png"

@@ -1,4 +1,4 @@
-"""Checkpoints of a running :class:`~environment.network.ExplorationNetwork`, written atomically.
+"""Checkpoints of a running :class:`~labnet.simulation.network.ExplorationNetwork`, written atomically.
 
 A checkpoint is one pickle holding the whole Mesa model between two ticks: labs (observations,
 logs, oracle random streams), the broker's published snapshots, the transfer log, the
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .material_space import MaterialSpace
+from labnet.environment.material_space import MaterialSpace
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (network imports mesa and models)
     from .network import ExplorationNetwork

@@ -14,16 +14,16 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from agents import BayesianOptimizationLab, ExplorationLab, LabSpec, RandomSearchLab
-from models import LearnerConfig, TrainJob, TrainResult, layer_sizes_for, train_jobs
-from models.grouping import train_grouped
-from models.pool import SourcePool, load_pool
+from labnet.agents import BayesianOptimizationLab, ExplorationLab, LabSpec, RandomSearchLab
+from labnet.models import LearnerConfig, TrainJob, TrainResult, layer_sizes_for, train_jobs
+from labnet.models.grouping import train_grouped
+from labnet.models.pool import SourcePool, load_pool
 
-from .broker import ModelBroker
-from .material_space import MaterialSpace
-from .oracle import Oracle
-from .topology import Topology
-from .transfer_log import TransferLog
+from labnet.environment.broker import ModelBroker
+from labnet.environment.material_space import MaterialSpace
+from labnet.environment.oracle import Oracle
+from labnet.environment.topology import Topology
+from labnet.environment.transfer_log import TransferLog
 
 Trainer = Callable[[Sequence[TrainJob], np.ndarray, Sequence[int], LearnerConfig], list[TrainResult]]
 
@@ -58,7 +58,7 @@ class ExplorationNetwork(mesa.Model):
     Raises:
         PoolError: a lab's pool cannot be loaded or does not fit the material space's descriptors.
 
-    The model pickles between two ticks (:mod:`environment.checkpoint`): DataCollector reporters
+    The model pickles between two ticks (:mod:`labnet.simulation.checkpoint`): DataCollector reporters
     are named functions, and all randomness lives in picklable generators or is keyed by
     (seed, lab, tick), so a restored network continues exactly as the original would have.
     Loaded pools are shared read-only objects and pickle with it.

@@ -3,7 +3,7 @@
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
 - ``scenario.yaml``: the resolved scenario (every default filled in);
-- ``labs.csv``: one row per lab (:func:`runs.build.lab_table`: property, period, community, ...);
+- ``labs.csv``: one row per lab (:func:`labnet.runs.execution.build.lab_table`: property, period, community, ...);
 - ``steps.parquet``: one row per observation (:meth:`ExplorationNetwork.step_table`)
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
@@ -11,12 +11,12 @@ Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 - ``summary.csv`` / ``summary.md``: mean observations to threshold, CI, p-value;
 - ``best_so_far.png``: best-so-far curves;
 - ``run_state.json``: per (trial, condition) pending / in progress / done and the last tick on
-  disk; the run's status (:mod:`runs.run_state`);
+  disk; the run's status (:mod:`labnet.runs.execution.run_state`);
 - ``stream/trial-<t>_<condition>.{steps,transfers}.jsonl``: the rows of each (trial, condition),
-  appended after every tick (:mod:`runs.tick_stream`);
+  appended after every tick (:mod:`labnet.runs.execution.tick_stream`);
 - ``checkpoints/trial-<t>_<condition>.pkl``: the network of a (trial, condition) in progress,
   rewritten atomically every ``checkpoint_every`` ticks, deleted when it is done
-  (:mod:`environment.checkpoint`).
+  (:mod:`labnet.simulation.checkpoint`).
 
 The tables and summaries are built from the streams of the finished (trial, condition) runs and
 rewritten after each one, so an interrupted run keeps everything already computed, and
@@ -46,19 +46,19 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tqdm.auto import tqdm
 
-from environment.checkpoint import atomic_write
-from runs.analysis import observations_to_threshold, summarize, summary_markdown
-from runs.build import (
+from labnet.simulation.checkpoint import atomic_write
+from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
+from labnet.runs.execution.build import (
     Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
 )
-from runs.plots import plot_best_so_far
-from runs.run_state import ConditionRun, RunDirError, RunState, run_lock
-from runs.scenario import Scenario, load_scenario, resolve
-from runs.threads import limit_threads, threads_per_worker
-from runs.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
+from labnet.runs.reports.plots import plot_best_so_far
+from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
+from labnet.runs.config.scenario import Scenario, load_scenario, resolve
+from labnet.runs.execution.threads import limit_threads, threads_per_worker
+from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
-    from environment.network import ExplorationNetwork
+    from labnet.simulation.network import ExplorationNetwork
 
 STEPS_FILE = "steps.parquet"
 TRANSFERS_FILE = "transfers.parquet"
@@ -77,8 +77,8 @@ class RunResult:
 
     Attributes:
         run_dir: the run directory; the ``*_path`` attributes are files inside it.
-        summary: :func:`runs.analysis.summarize` table (one row per lab and condition).
-        observations: :func:`runs.analysis.observations_to_threshold` table.
+        summary: :func:`labnet.runs.reports.analysis.summarize` table (one row per lab and condition).
+        observations: :func:`labnet.runs.reports.analysis.observations_to_threshold` table.
         thresholds: lab -> threshold (property units).
         already_finished: :func:`resume_run` found the run finished and changed nothing.
     """
@@ -123,7 +123,7 @@ def run_condition(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run one condition of one trial in memory (no files); returns (step table, transfer table).
 
-    ``pools``: the labs' loaded source-model pools (:func:`runs.build.load_lab_pools`); loaded
+    ``pools``: the labs' loaded source-model pools (:func:`labnet.runs.execution.build.load_lab_pools`); loaded
     from disk by the network when None.
     """
     network = build_network(scenario, space, condition, seed, pools)
@@ -136,7 +136,7 @@ def build_network(
 ) -> "ExplorationNetwork":
     """The network of one (trial, condition) before its first tick (initial points measured); ``seed``
     is the trial seed (``scenario.seed + trial``), ``pools`` as in :func:`run_condition`."""
-    from environment.network import ExplorationNetwork
+    from labnet.simulation.network import ExplorationNetwork
 
     return ExplorationNetwork(
         space,
@@ -163,7 +163,7 @@ class _Setup:
 
     @classmethod
     def of(cls, scenario: Scenario) -> "_Setup":
-        from environment.checkpoint import space_fingerprint
+        from labnet.simulation.checkpoint import space_fingerprint
 
         space = build_space(scenario)
         pools = load_lab_pools(scenario, space)
@@ -182,7 +182,7 @@ def run_scenario(
     uninterrupted one.
 
     Args:
-        scenario: a validated scenario (CLI overrides already applied with :func:`runs.scenario.resolve`).
+        scenario: a validated scenario (CLI overrides already applied with :func:`labnet.runs.config.scenario.resolve`).
         out_dir: parent of the run directory (created if needed).
         progress: show a tqdm bar over all ticks of all trials and conditions on stderr.
         checkpoint_every: ticks between checkpoints (>= 1). With 1 a crash loses at most the
@@ -404,7 +404,7 @@ def _run_condition_durably(
 ) -> None:
     """Run (or continue) one (trial, condition): stream every tick, checkpoint every
     ``checkpoint_every`` ticks, mark it done."""
-    from environment.checkpoint import CheckpointError, load_network, save_network
+    from labnet.simulation.checkpoint import CheckpointError, load_network, save_network
 
     scenario = setup.scenario
     horizon = scenario.horizon_ticks

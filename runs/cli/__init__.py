@@ -1,0 +1,4 @@
+"""The ``labnet`` command line."""
+from labnet.runs.cli.commands import main
+
+__all__ = ["main"]

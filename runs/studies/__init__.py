@@ -1,0 +1,1 @@
+"""Studies: paper reproductions, the scaling-law experiment, and source-model pool building."""

@@ -1,0 +1,68 @@
+"""Refactors change no result: the tables of two fixed runs match digests recorded before the change.
+
+``tests/data/golden_tables.json`` holds, per table and column, a digest of the values (floats
+to 6 significant digits, everything else exactly) of the default scenario and of a 20-tick,
+2-trial ``paper_b2`` run, written by the code before the architecture change (issue 11). Only
+digests are stored: nothing of the B2 dataset is in the repository. A failure names the
+tables and columns that changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labnet import load_builtin, resolve, run_scenario
+
+GOLDEN = Path(__file__).parent / "data" / "golden_tables.json"
+TABLES = ("steps.parquet", "transfers.parquet", "observations_to_threshold.csv", "summary.csv")
+
+
+def column_digest(values: pd.Series) -> str:
+    """16 hex digits of SHA-256 over the column's values, floats written with 6 significant digits."""
+    if pd.api.types.is_float_dtype(values):
+        text = "\n".join("nan" if not np.isfinite(v) else f"{v:.6g}" for v in values.to_numpy(dtype=float))
+    else:
+        text = "\n".join(map(str, values.tolist()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def table_digests(run_dir: Path) -> dict[str, dict]:
+    out = {}
+    for name in TABLES:
+        path = Path(run_dir) / name
+        frame = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+        out[name] = {"rows": len(frame), "columns": {c: column_digest(frame[c]) for c in frame.columns}}
+    return out
+
+
+def differences(expected: dict, actual: dict) -> list[str]:
+    found = []
+    for table, want in expected.items():
+        got = actual[table]
+        if got["rows"] != want["rows"]:
+            found.append(f"{table}: {got['rows']} rows, expected {want['rows']}")
+        for column, digest in want["columns"].items():
+            if column not in got["columns"]:
+                found.append(f"{table}: column {column!r} missing")
+            elif got["columns"][column] != digest:
+                found.append(f"{table}: column {column!r} differs")
+        found += [f"{table}: new column {c!r}" for c in got["columns"] if c not in want["columns"]]
+    return found
+
+
+@pytest.mark.slow
+def test_default_scenario_tables_are_unchanged(tmp_path):
+    result = run_scenario(resolve(load_builtin("default")), tmp_path, progress=False)
+    assert differences(json.loads(GOLDEN.read_text())["default"], table_digests(result.run_dir)) == []
+
+
+@pytest.mark.slow
+def test_paper_b2_tables_are_unchanged(tmp_path, b2_path):
+    result = run_scenario(resolve(load_builtin("paper_b2"), data=str(b2_path), ticks=20, trials=2), tmp_path, progress=False)
+    expected = json.loads(GOLDEN.read_text())["paper_b2_20ticks_2trials"]
+    assert differences(expected, table_digests(result.run_dir)) == []
