@@ -30,12 +30,12 @@ from labnet.runs.reports.graph import (
     read_graph_run,
     read_lab_table,
     reciprocity,
-    topology_comparison_table,
     transfer_bpm_share,
     transfer_graph,
     write_graph_outputs,
 )
 from labnet.runs.reports.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
+from labnet.runs.reports.topology_comparison import topology_comparison_table
 from labnet.runs.execution.runner import run_scenario
 from labnet.runs.config.scenario import load_scenario
 

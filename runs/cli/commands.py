@@ -13,7 +13,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from labnet.runs.config.scenario import Scenario, ScenarioError, builtin_scenario_names, load_builtin, load_scenario, resolve
+from labnet.runs.config.scenario import (
+    ScenarioError, builtin_scenario_names, resolve, scenario_from_argument,
+)
 
 PROG = "labnet"
 EXIT_USAGE = 2
@@ -77,24 +79,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     return value
-
-
-def scenario_from_argument(reference: str | None) -> Scenario:
-    """A scenario from a file path, a built-in name, or None (the built-in default).
-
-    Raises:
-        FileNotFoundError: neither an existing file nor a built-in name.
-    """
-    if reference is None:
-        return load_builtin("default")
-    path = Path(reference)
-    if not path.exists() and reference in builtin_scenario_names():
-        return load_builtin(reference)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"scenario file not found: {reference} (built-in scenarios: {', '.join(builtin_scenario_names())})"
-        )
-    return load_scenario(path)
 
 
 def _run(args: argparse.Namespace) -> int:

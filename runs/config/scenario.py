@@ -815,6 +815,24 @@ def load_builtin(name: str = "default") -> Scenario:
     return _load_text(text, label=f"built-in scenario {name!r}", base_dir=None)
 
 
+def scenario_from_argument(reference: str | None) -> Scenario:
+    """A scenario from a file path, a built-in name, or None (the built-in default).
+
+    Raises:
+        FileNotFoundError: neither an existing file nor a built-in name.
+    """
+    if reference is None:
+        return load_builtin("default")
+    path = Path(reference)
+    if not path.exists() and reference in builtin_scenario_names():
+        return load_builtin(reference)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"scenario file not found: {reference} (built-in scenarios: {', '.join(builtin_scenario_names())})"
+        )
+    return load_scenario(path)
+
+
 def read_yaml_mapping(text: str, label: str, kind: str, required: str) -> dict[str, Any]:
     """The top-level mapping of a YAML file of ``kind`` fields (scenario, sweep, ...).
 

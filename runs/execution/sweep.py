@@ -15,7 +15,6 @@ sweep gives the same table on every backend.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
@@ -332,19 +331,20 @@ def tidy_results(sweep: Sweep, sweep_dir: str | Path, finished: Mapping[str, Map
 
 
 def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path) -> list[Path]:
-    """Draw and tabulate the topology comparison with :mod:`labnet.runs.reports.graph`, once that module exists.
+    """Draw and tabulate the topology comparison (:mod:`labnet.runs.reports.topology_comparison`).
 
     Returns the files written (``topology_comparison.png``, ``topology_comparison.csv``), or
-    an empty list when :mod:`labnet.runs.reports.graph` is not installed or the table is empty.
+    an empty list when the table is empty.
     """
-    if table.empty or importlib.util.find_spec("labnet.runs.reports.graph") is None:
+    if table.empty:
         return []
-    from labnet.runs.reports import graph
+    from labnet.runs.reports.graph_plots import plot_topology_comparison
+    from labnet.runs.reports.topology_comparison import topology_comparison_table
 
     sweep_dir = Path(sweep_dir)
     png, csv = sweep_dir / COMPARISON_PNG, sweep_dir / COMPARISON_CSV
-    graph.plot_topology_comparison(table, png, metric="n_obs_to_threshold")
-    graph.topology_comparison_table(table).to_csv(csv, index=False)
+    plot_topology_comparison(table, png, metric="n_obs_to_threshold")
+    topology_comparison_table(table).to_csv(csv, index=False)
     return [png, csv]
 
 

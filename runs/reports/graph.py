@@ -32,16 +32,15 @@ import numpy as np
 import pandas as pd
 
 from labnet.environment.transfer_log import transfer_graph_from_frame
-from labnet.runs.reports.analysis import bootstrap_mean_ci
-from labnet.runs.reports.graph_plots import plot_property_flows, plot_topology_comparison, plot_transfer_network
+from labnet.runs.reports.graph_plots import plot_property_flows, plot_transfer_network
 from labnet.runs.studies.reproduce import read_run_directory
 from labnet.runs.config.scenario import Scenario
 
 __all__ = [
-    "GraphInputError", "GraphRun", "Reciprocity", "TransferAnalysis", "analyze_transfers", "check_topology_table",
+    "GraphInputError", "GraphRun", "Reciprocity", "TransferAnalysis", "analyze_transfers",
     "community_flows", "default_out_dir", "lab_metrics", "lab_metrics_by_trial", "lab_table_from_scenario", "plot_property_flows",
-    "plot_topology_comparison", "plot_transfer_network", "property_flows", "read_graph_run", "read_lab_table",
-    "reciprocity", "select_rows", "summary_markdown", "summary_text", "topology_comparison_table",
+    "plot_transfer_network", "property_flows", "read_graph_run", "read_lab_table",
+    "reciprocity", "select_rows", "summary_markdown", "summary_text",
     "transfer_bpm_share", "transfer_graph", "write_graph_outputs",
 ]
 
@@ -661,81 +660,3 @@ def default_out_dir(run_dir: str | Path, condition: str, trial: int | None) -> P
     if condition == "networked" and trial is None:
         return Path(run_dir) / "graph"
     return Path(run_dir) / (f"graph-{condition}" + ("" if trial is None else f"-trial{trial}"))
-
-
-# --------------------------------------------------------------------------- topology sweeps
-
-TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "mean", "median",
-                          "ci_low", "ci_high")
-"""Columns of :func:`topology_comparison_table`."""
-
-
-def check_topology_table(table: pd.DataFrame, metric: str = "n_obs_to_threshold") -> pd.DataFrame:
-    """Validate a sweep's tidy table (columns ``topology, condition, lab, <metric>``, ``reached``).
-
-    Returns:
-        The table, with ``reached`` derived as ``metric`` not NaN when the column is absent.
-
-    Raises:
-        ValueError: a required column is missing (the message names it).
-    """
-    missing = [c for c in ("topology", "condition", "lab", metric) if c not in table.columns]
-    if missing:
-        raise ValueError(f"topology comparison table: missing column(s) {', '.join(missing)}; expected at least "
-                         f"topology, condition, lab, {metric}, reached (got {', '.join(map(str, table.columns))})")
-    if "reached" not in table.columns:
-        table = table.assign(reached=table[metric].notna())
-    return table
-
-
-def topology_comparison_table(
-    table: pd.DataFrame,
-    metric: str = "n_obs_to_threshold",
-    seed: int = 0,
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Per (topology, condition): how many rows reached the threshold and the metric's statistics.
-
-    Args:
-        table: tidy rows (one per topology x condition x trial x lab) with at least ``topology``,
-            ``condition``, ``lab``, ``metric`` (NaN = never reached) and ``reached``.
-        metric: the column summarized (default ``n_obs_to_threshold``).
-        seed, n_resamples, confidence: the percentile bootstrap of the mean
-            (:func:`labnet.runs.reports.analysis.bootstrap_mean_ci`).
-
-    Returns:
-        Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows, ``n_reached`` of them reached,
-        ``reached_share`` = n_reached / n; ``mean``, ``median``, ``ci_low``, ``ci_high`` over the
-        reached rows (NaN when none). Topologies in order of appearance, conditions networked,
-        isolated, random, then others.
-
-    Raises:
-        ValueError: a required column is missing.
-    """
-    from labnet.runs.reports.plots import ordered_conditions
-
-    table = check_topology_table(table, metric)
-    rows = []
-    conditions = ordered_conditions(list(table["condition"].astype(str)))
-    for topology in dict.fromkeys(table["topology"].astype(str)):
-        of_topology = table[table["topology"].astype(str) == topology]
-        for condition in conditions:
-            group = of_topology[of_topology["condition"].astype(str) == condition]
-            if group.empty:
-                continue
-            values = group.loc[group["reached"].astype(bool), metric].to_numpy(float)
-            values = values[np.isfinite(values)]
-            low, high = bootstrap_mean_ci(values, seed=seed, n_resamples=n_resamples, confidence=confidence)
-            rows.append({
-                "topology": topology,
-                "condition": condition,
-                "n": int(len(group)),
-                "n_reached": int(values.size),
-                "reached_share": values.size / len(group),
-                "mean": float(values.mean()) if values.size else float("nan"),
-                "median": float(np.median(values)) if values.size else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-            })
-    return pd.DataFrame(rows, columns=list(TOPOLOGY_TABLE_COLUMNS))

@@ -26,6 +26,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from labnet.runs.reports.figures import DPI, lab_colors
 from labnet.runs.reports.plots import condition_color, ordered_conditions
+from labnet.runs.reports.topology_comparison import check_topology_table, topology_comparison_table
 
 LABEL_ALL_UP_TO = 30
 """Networks with at most this many labs get every lab's name; larger ones only the highlighted labs'."""
@@ -260,8 +261,6 @@ def plot_topology_comparison(
     Raises:
         ValueError: a required column is missing, or no row has one of ``conditions``.
     """
-    from labnet.runs.reports.graph import check_topology_table, topology_comparison_table
-
     table = check_topology_table(table, metric)
     present = set(table["condition"].astype(str))
     drawn = [c for c in ordered_conditions(list(conditions)) if c in present]

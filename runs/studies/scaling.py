@@ -420,7 +420,7 @@ def load_space(data: str | None = None, scenario: str | None = None) -> tuple[ob
     (properties P0 and its simulated twin P0_sim).
     """
     from labnet.runs.execution.build import build_space
-    from labnet.runs.cli.commands import scenario_from_argument
+    from labnet.runs.config.scenario import scenario_from_argument
     from labnet.runs.config.scenario import resolve
 
     if scenario is None and data is not None:
