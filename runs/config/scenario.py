@@ -55,6 +55,7 @@ from labnet.agents.neighbour_selection import NeighbourSelection
 from labnet.agents.spec import MIN_INITIAL_POINTS, Goal, LabSpec, Strategy
 from labnet.models.config import LearnerConfig
 from labnet.runs.config import lab_rules
+from labnet.runs.config.builtins import BUILTIN_DIR, BUILTIN_PACKAGE, builtin_scenario_names
 from labnet.runs.config.lab_rules import LAB_RULE_NAMES, fixed_or_rule
 from labnet.models.pool_selection import PoolScoring
 from labnet.models.transfer import TransferMode
@@ -70,8 +71,6 @@ TOPOLOGY_FILE_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".csv": "edg
                           ".edges": "edge_list"}
 """Suffix -> format of a topology file (the same table as :data:`labnet.environment.topology_io.SUFFIX_FORMATS`)."""
 BASELINES = ("isolated", "random")
-BUILTIN_PACKAGE = "labnet.runs"
-BUILTIN_DIR = "scenarios"
 
 
 class ScenarioError(ValueError):
@@ -798,12 +797,6 @@ def validate_scenario(data: Mapping[str, Any], label: str | None = None, base_di
         return Scenario.model_validate(dict(data), context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(exc), label) from None
-
-
-def builtin_scenario_names() -> list[str]:
-    """Names of the scenarios shipped with labnet (``runs/scenarios/*.yaml``)."""
-    folder = resources.files(BUILTIN_PACKAGE).joinpath(BUILTIN_DIR)
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_builtin(name: str = "default") -> Scenario:

@@ -41,6 +41,10 @@ BACKENDS = ("serial", "processes", "ray")
 PACKAGE = "labnet"
 """labnet's top-level packages: what a Ray worker must be able to import."""
 
+DEFAULT_OUT = "labnet-sweeps"
+"""Default parent of a sweep directory (``labnet sweep --out``); here, not in :mod:`labnet.runs.execution.sweep`,
+so that the command's help reads it without importing the runner."""
+
 POINT_MARKER = "point.json"
 """Written into a point's directory once its run has finished (never for a failed run)."""
 

@@ -41,9 +41,7 @@ from labnet.runs.reports.analysis import observations_to_threshold, summarize
 from labnet.runs.execution.build import build_space, thresholds_for
 from labnet.runs.execution.runner import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
 from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
-
-STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
-"""Study name -> module with ``SCENARIO``, ``CITATION``, ``MEAN_OBSERVATIONS_TO_90``, ``PROPERTY_UNITS``."""
+from labnet.runs.studies.catalog import STUDIES
 
 RUN_INFO = "run_info.json"
 RESULTS_CSV = "results.csv"
