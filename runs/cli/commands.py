@@ -558,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         name = str(exc.args[0]) if exc.args else "SIGINT"
         print(f"{PROG}: stopped by {name}" + (" (Ctrl-C)" if name == "SIGINT" else ""), file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # e.g. what a run keeps and how to resume it
+            print(note, file=sys.stderr)
         return 128 + getattr(signal, name, signal.SIGINT)
     except _user_errors() as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

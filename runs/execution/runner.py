@@ -27,7 +27,12 @@ comparison: same initial points).
 With ``workers > 1`` the (trial, condition) runs go to that many spawned processes, each with
 ``cores // workers`` engine threads (at least 1). Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
-always assembled in (trial, condition) order. The engine trains each member on one thread, so
+always assembled in (trial, condition) order. The workers die with the parent, even when it is
+killed with SIGKILL, and are stopped at once when it is interrupted (Ctrl-C; SIGTERM in the
+``labnet`` command) or a run fails (:mod:`labnet.runs.execution.processes`).
+
+An interrupted run (``KeyboardInterrupt``) re-raises with a note that names what the run
+directory keeps and the ``labnet resume`` command that finishes it. The engine trains each member on one thread, so
 the run directory is identical to a serial run's. Single-threaded workers also keep their speed
 when other programs share the CPU, where one multi-threaded process stalls at every barrier.
 """
@@ -36,8 +41,10 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +59,7 @@ from labnet.runs.execution.build import (
     Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
 )
 from labnet.runs.reports.plots import plot_best_so_far
+from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
 from labnet.runs.config.scenario import Scenario, load_scenario, resolve
 from labnet.runs.execution.threads import limit_threads, threads_per_worker
@@ -263,6 +271,7 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
         try:
+            tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: no bar is drawn elsewhere
             with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
                       disable=not progress, dynamic_ncols=True) as bar:
                 for run in state.runs:
@@ -270,18 +279,29 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
                 todo = [run for run in state.runs if run.status != "done"]
                 runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
-                for _ in runner(run_dir, setup, state, todo, bar, workers):
-                    if any(other.status != "done" for other in state.runs):
-                        _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
+                with closing(runner(run_dir, setup, state, todo, bar, workers)) as finished_runs:
+                    for _ in finished_runs:
+                        if any(other.status != "done" for other in state.runs):
+                            _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
             steps, observations, summary = _write_tables(run_dir, setup, state)
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
             state.status = "finished"
             state.save()
-        except KeyboardInterrupt:
-            print(f"labnet: to continue this run: labnet resume {run_dir}", file=sys.stderr)
+        except KeyboardInterrupt as interrupt:
+            interrupt.add_note(_stopped_note(run_dir, state))
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
     return _result(run_dir, setup, observations, summary)
+
+
+def _stopped_note(run_dir: Path, state: RunState) -> str:
+    """What an interrupted run keeps and how to continue it (two lines)."""
+    finished = sum(run.status == "done" for run in state.runs)
+    started = sum(run.status == "in_progress" for run in state.runs)
+    return (f"labnet: {run_dir} keeps {finished} of {len(state.runs)} (trial, condition) runs finished"
+            + (f" and {started} in progress up to its last checkpoint" if started == 1 else
+               f" and {started} in progress up to their last checkpoints" if started else "")
+            + f"\nlabnet: to continue this run: labnet resume {run_dir}")
 
 
 class _Reporter:
@@ -311,7 +331,7 @@ class _LocalReporter(_Reporter):
 
 def _run_serially(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs one after the other here; yields each finished one."""
     by_name = {c.name: c for c in setup.conditions}
     reporter = _LocalReporter(state, bar)
@@ -323,15 +343,17 @@ def _run_serially(
 
 def _run_in_processes(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs in ``workers`` spawned processes; yields each finished one.
 
     Workers send ("saved", key, status, last_tick) and ("tick", key) messages; only this process
-    writes ``run_state.json``, after the worker has written the checkpoint it describes.
+    writes ``run_state.json``, after the worker has written the checkpoint it describes. The
+    workers die with this process and are stopped at once when it is interrupted or a run fails
+    (:mod:`labnet.runs.execution.processes`); their last messages are then not read, so
+    ``run_state.json`` may lag their checkpoints, which :func:`resume_run` handles.
     """
     threads = threads_per_worker(workers)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
+    messages = multiprocessing.get_context("spawn").Queue()
     by_key = {run.key: run for run in todo}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
 
@@ -351,24 +373,20 @@ def _run_in_processes(
         except queue.Empty:
             pass
 
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(run_dir, setup.scenario, threads, messages)) as pool:
-        pending = {pool.submit(_run_in_worker, run, state.checkpoint_every): run for run in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                drain(0.0)
-                for future in finished:
-                    run = pending.pop(future)
-                    future.result()  # a worker's exception surfaces here
-                    drain(0.1)  # its last messages
-                    if run.status != "done":  # the "done" report and the result race: trust the result
-                        run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
-                        state.save()
-                    yield run
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    with worker_pool(workers, _set_up_worker, (run_dir, setup.scenario, threads, messages)) as pool:
+        futures = submit_all(pool, _run_in_worker, [(run, state.checkpoint_every) for run in todo])
+        pending = dict(zip(futures, todo))
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain(0.0)
+            for future in finished:
+                run = pending.pop(future)
+                future.result()  # a worker's exception surfaces here
+                drain(0.1)  # its last messages
+                if run.status != "done":  # the "done" report and the result race: trust the result
+                    run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
+                    state.save()
+                yield run
 
 
 class _QueueReporter(_Reporter):
@@ -387,8 +405,8 @@ class _QueueReporter(_Reporter):
 _WORKER: dict[str, object] = {}
 
 
-def _start_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
-    """Process-pool initializer: limit engine threads, build the space and conditions once."""
+def _set_up_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
+    """Worker initializer: limit engine threads, build the space and conditions once."""
     limit_threads(threads)
     _WORKER.update(run_dir=run_dir, setup=_Setup.of(scenario), reporter=_QueueReporter(messages))
 
