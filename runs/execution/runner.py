@@ -271,6 +271,8 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
         try:
+            if any(lab.strategy == "bo" for condition in setup.conditions for lab in condition.labs):
+                _compile_training_kernel(progress)
             tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: no bar is drawn elsewhere
             with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
                       disable=not progress, dynamic_ncols=True) as bar:
@@ -292,6 +294,23 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
     return _result(run_dir, setup, observations, summary)
+
+
+KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
+
+
+def _compile_training_kernel(progress: bool) -> None:
+    """Compile the training kernel (or load numba's cache of it) now: before the progress bar,
+    whose estimate then excludes the compile, and before worker processes start, which then load
+    it instead of each compiling it. Says so on stderr when it compiles (``progress``)."""
+    from labnet.models.kernel_cache import compile_kernel, kernel_is_cached
+
+    announce = progress and not kernel_is_cached()
+    if announce:
+        print(KERNEL_NOTICE, file=sys.stderr, flush=True)
+    seconds = compile_kernel()
+    if announce:
+        print(f"labnet: compiled in {seconds:.0f} s", file=sys.stderr, flush=True)
 
 
 def _stopped_note(run_dir: Path, state: RunState) -> str:
