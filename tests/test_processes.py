@@ -233,3 +233,21 @@ def test_a_worker_pool_never_outlives_its_parent(tmp_path, parent_signal):
         if process.poll() is None:
             process.kill()
         process.stdout.close()
+
+
+@pytest.mark.parametrize("baselines, workers, expected", [
+    (["isolated"], 2, 2),            # two runs that train: one process each
+    (["random"], 2, 1),              # one that trains and one random search: serially, every core's threads
+    (["isolated", "random"], 64, 2),  # never more processes than runs that train (nor cores)
+    ([], 4, 1),
+])
+def test_processes_are_chosen_from_the_work(baselines, workers, expected, monkeypatch):
+    from labnet.runs.execution import runner
+    from labnet.runs.execution.run_state import ConditionRun
+
+    monkeypatch.setattr(runner, "usable_cores", lambda: 64)
+    setup = runner._Setup.of(load_scenario({**SCENARIO, "baselines": baselines}))
+    todo = [ConditionRun(0, c.name) for c in setup.conditions]
+    assert runner._processes_for(setup, todo, workers) == expected
+    monkeypatch.setattr(runner, "usable_cores", lambda: 2)
+    assert runner._processes_for(setup, todo, 64) <= 2

@@ -24,8 +24,10 @@ rewritten after each one, so an interrupted run keeps everything already compute
 uninterrupted run. Trial t uses seed ``scenario.seed + t`` in every condition (paired
 comparison: same initial points).
 
-With ``workers > 1`` the (trial, condition) runs go to that many spawned processes, each with
-``cores // workers`` engine threads (at least 1). Workers stream and checkpoint their own runs;
+With ``workers > 1`` the (trial, condition) runs go to spawned processes: ``workers`` of them, but
+no more than the usable cores or the runs that train models (a random-search run is not worth a
+process; with one left, the runs go serially here, with every core's threads), each with
+``cores // processes`` engine threads (at least 1); the runs that train are submitted first. Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
 always assembled in (trial, condition) order. The workers die with the parent, even when it is
 killed with SIGKILL, and are stopped at once when it is interrupted (Ctrl-C; SIGTERM in the
@@ -54,15 +56,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from labnet.simulation.checkpoint import atomic_write
-from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
 from labnet.runs.execution.build import (
     Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
 )
-from labnet.runs.reports.plots import plot_best_so_far
 from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
 from labnet.runs.config.scenario import Scenario, load_scenario, resolve
-from labnet.runs.execution.threads import limit_threads, threads_per_worker
+from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,7 +196,8 @@ def run_scenario(
         checkpoint_every: ticks between checkpoints (>= 1). With 1 a crash loses at most the
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
-        workers: local processes running (trial, condition) runs side by side; 1 = in this process.
+        workers: at most this many local processes run (trial, condition) runs side by side
+            (no more than the usable cores or the runs that train); 1 = in this process.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -271,21 +272,24 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
         try:
-            if any(lab.strategy == "bo" for condition in setup.conditions for lab in condition.labs):
-                _compile_training_kernel(progress)
+            todo = [run for run in state.runs if run.status != "done"]
+            processes = _processes_for(setup, todo, workers)
+            if any(_trains(condition) for condition in setup.conditions):
+                _compile_training_kernel(progress, load_here=processes == 1)
             tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: no bar is drawn elsewhere
             with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
                       disable=not progress, dynamic_ncols=True) as bar:
                 for run in state.runs:
                     if run.status == "done":
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
-                todo = [run for run in state.runs if run.status != "done"]
-                runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
-                with closing(runner(run_dir, setup, state, todo, bar, workers)) as finished_runs:
+                runner = _run_serially if processes == 1 else _run_in_processes
+                with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
                     for _ in finished_runs:
                         if any(other.status != "done" for other in state.runs):
                             _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
             steps, observations, summary = _write_tables(run_dir, setup, state)
+            from labnet.runs.reports.plots import plot_best_so_far  # here: worker processes never plot
+
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
             state.status = "finished"
             state.save()
@@ -299,13 +303,32 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
 KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
 
 
-def _compile_training_kernel(progress: bool) -> None:
+def _trains(condition: Condition) -> bool:
+    """Whether a condition's labs train models (a random-search condition costs next to nothing)."""
+    return any(lab.strategy == "bo" for lab in condition.labs)
+
+
+def _processes_for(setup: _Setup, todo: list[ConditionRun], workers: int) -> int:
+    """Worker processes for the runs ``todo``: at most ``workers``, the usable cores and the runs
+    that train; 1 = run them here, with every core's engine threads. More processes than cores
+    only share the cores and pay each one's start (imports, dataset, kernel load: seconds);
+    a random-search run is not worth a process of its own."""
+    by_name = {c.name: c for c in setup.conditions}
+    training = sum(_trains(by_name[run.condition]) for run in todo)
+    return max(1, min(workers, usable_cores(), training))
+
+
+def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
     """Compile the training kernel (or load numba's cache of it) now: before the progress bar,
     whose estimate then excludes the compile, and before worker processes start, which then load
-    it instead of each compiling it. Says so on stderr when it compiles (``progress``)."""
+    it instead of each compiling it. Says so on stderr when it compiles (``progress``).
+    ``load_here=False`` (the runs go to worker processes): a cached kernel is not loaded here."""
     from labnet.models.kernel_cache import compile_kernel, kernel_is_cached
 
-    announce = progress and not kernel_is_cached()
+    cached = kernel_is_cached()
+    if cached and not load_here:
+        return
+    announce = progress and not cached
     if announce:
         print(KERNEL_NOTICE, file=sys.stderr, flush=True)
     seconds = compile_kernel()
@@ -374,7 +397,10 @@ def _run_in_processes(
     threads = threads_per_worker(workers)
     messages = multiprocessing.get_context("spawn").Queue()
     by_key = {run.key: run for run in todo}
+    by_name = {c.name: c for c in setup.conditions}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
+    # the runs that train first: the cheap random-search runs then fill the gaps at the end
+    order = sorted(todo, key=lambda run: not _trains(by_name[run.condition]))
 
     def drain(timeout: float) -> None:
         try:
@@ -393,8 +419,8 @@ def _run_in_processes(
             pass
 
     with worker_pool(workers, _set_up_worker, (run_dir, setup.scenario, threads, messages)) as pool:
-        futures = submit_all(pool, _run_in_worker, [(run, state.checkpoint_every) for run in todo])
-        pending = dict(zip(futures, todo))
+        futures = submit_all(pool, _run_in_worker, [(run, state.checkpoint_every) for run in order])
+        pending = dict(zip(futures, order))
         while pending:
             finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             drain(0.0)
@@ -505,6 +531,8 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
 
 
 def _summaries(setup: _Setup, steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from labnet.runs.reports.analysis import observations_to_threshold, summarize
+
     observations = observations_to_threshold(steps, setup.thresholds, setup.scenario.goals)
     return observations, summarize(observations, seed=setup.scenario.seed)
 
@@ -554,6 +582,8 @@ def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Dat
         f"trials: {scenario.trials} (seeds {scenario.seed}..{scenario.seed + scenario.trials - 1})",
         f"finished runs: {finished}/{len(state.runs)} (trial x condition)",
     ]
+    from labnet.runs.reports.analysis import summary_markdown
+
     text = summary_markdown(summary, title=f"labnet run: {scenario.name}", details=details)
     atomic_write(run_dir / SUMMARY_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return steps, observations, summary
