@@ -30,9 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CHILDREN_GONE_WITHIN = 5.0
 """s after the signal by which no process started by the run may remain."""
 
-# SCENARIO (one trial, networked and isolated) with a horizon long enough to be killed mid-run
-LONG = {**SCENARIO, "name": "long", "horizon_ticks": 60}
-CONDITIONS = ("networked", "isolated")
+# SCENARIO (networked and isolated) with 4 trials: 8 runs that train, so 2 workers are used
+# (MIN_TRAINING_RUNS_PER_PROCESS), each long enough to be killed mid-run
+LONG = {**SCENARIO, "name": "long", "trials": 4, "horizon_ticks": 24}
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +57,16 @@ def start_run(tmp_path: Path, workers: int, new_session: bool = False) -> tuple[
 
 
 def wait_until_training(process: subprocess.Popen, out: Path, stderr: Path, timeout: float = 180) -> Path:
-    """The run directory, once every condition has been checkpointed (or, the first worker to
-    start being ahead, is done) and one is still in progress: both workers have started."""
+    """The run directory, once two (trial, condition) runs are checkpointed at once (two workers
+    are training)."""
     deadline = time.monotonic() + timeout
-    started: set[str] = set()
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the run ended before it was killed:\n{stderr.read_text()}"
         for run_dir in out.glob("long-*"):
-            started |= {c for c in CONDITIONS if (run_dir / CHECKPOINT_DIR / f"trial-0_{c}.pkl").is_file()}
-            if started == set(CONDITIONS) and any(
-                    (run_dir / CHECKPOINT_DIR / f"trial-0_{c}.pkl").is_file() for c in CONDITIONS):
+            if len(list((run_dir / CHECKPOINT_DIR).glob("*.pkl"))) >= 2:
                 return run_dir
         time.sleep(0.01)
-    raise AssertionError(f"no checkpoint of every condition within {timeout} s:\n{stderr.read_text()}")
+    raise AssertionError(f"no two runs checkpointed at once within {timeout} s:\n{stderr.read_text()}")
 
 
 def workers_of(process: subprocess.Popen) -> list[psutil.Process]:
@@ -146,13 +143,13 @@ def test_sigterm_stops_a_run_with_workers_cleanly_and_it_resumes_exactly(referen
     err = stderr.read_text()
     assert "labnet: stopped by SIGTERM" in err
     assert f"labnet: to continue this run: labnet resume {run_dir}" in err
-    assert re.search(r"keeps [01] of 2 \(trial, condition\) runs finished and [12] in progress up to (its|their) last checkpoint", err), err
+    assert re.search(r"keeps [0-7] of 8 \(trial, condition\) runs finished and [12] in progress up to (its|their) last checkpoint", err), err
     assert "Traceback" not in err and "leaked" not in err, err
     # what was computed is kept: each condition resumes from its checkpoint, to the uninterrupted result
     state = json.loads((run_dir / RUN_STATE_FILE).read_text())
     assert state["status"] == "running" and any(r["status"] == "in_progress" for r in state["runs"])
     assert list((run_dir / CHECKPOINT_DIR).glob("*.pkl"))
-    result = resume_run(run_dir, progress=False)
+    result = resume_run(run_dir, progress=False, workers=2)  # finished by worker processes too
     pd.testing.assert_frame_equal(result.summary, reference.summary)
     assert_same_outputs(run_dir, reference.run_dir)
 
@@ -235,19 +232,19 @@ def test_a_worker_pool_never_outlives_its_parent(tmp_path, parent_signal):
         process.stdout.close()
 
 
-@pytest.mark.parametrize("baselines, workers, expected", [
-    (["isolated"], 2, 2),            # two runs that train: one process each
-    (["random"], 2, 1),              # one that trains and one random search: serially, every core's threads
-    (["isolated", "random"], 64, 2),  # never more processes than runs that train (nor cores)
-    ([], 4, 1),
+@pytest.mark.parametrize("trials, baselines, workers, expected", [
+    (4, ["isolated"], 2, 2),              # 8 runs that train: 2 processes
+    (1, ["isolated"], 2, 1),              # 2: serially, with every core's threads
+    (4, ["random"], 2, 1),                # 4 that train (random search does not): serially
+    (10, ["isolated", "random"], 64, 5),  # 20 that train: 5 processes of 4
 ])
-def test_processes_are_chosen_from_the_work(baselines, workers, expected, monkeypatch):
+def test_processes_are_chosen_from_the_work(trials, baselines, workers, expected, monkeypatch):
     from labnet.runs.execution import runner
     from labnet.runs.execution.run_state import ConditionRun
 
     monkeypatch.setattr(runner, "usable_cores", lambda: 64)
-    setup = runner._Setup.of(load_scenario({**SCENARIO, "baselines": baselines}))
-    todo = [ConditionRun(0, c.name) for c in setup.conditions]
+    setup = runner._Setup.of(load_scenario({**SCENARIO, "trials": trials, "baselines": baselines}))
+    todo = [ConditionRun(t, c.name) for t in range(trials) for c in setup.conditions]
     assert runner._processes_for(setup, todo, workers) == expected
-    monkeypatch.setattr(runner, "usable_cores", lambda: 2)
-    assert runner._processes_for(setup, todo, 64) <= 2
+    monkeypatch.setattr(runner, "usable_cores", lambda: 2)  # never more processes than cores
+    assert runner._processes_for(setup, todo, 64) == min(2, expected)

@@ -81,8 +81,8 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
 def _add_workers_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_positive_int, default=1, metavar="N",
-        help="run (trial, condition) units in up to N local processes (no more than the cores or the units "
-        "that train), each with cores/N engine threads; same results as 1 (default: %(default)s)",
+        help="run (trial, condition) units in up to N local processes (no more than the cores, nor than one "
+        "per 4 units that train), each with cores/N engine threads; same results as 1 (default: %(default)s)",
     )
 
 

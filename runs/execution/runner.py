@@ -25,8 +25,8 @@ uninterrupted run. Trial t uses seed ``scenario.seed + t`` in every condition (p
 comparison: same initial points).
 
 With ``workers > 1`` the (trial, condition) runs go to spawned processes: ``workers`` of them, but
-no more than the usable cores or the runs that train models (a random-search run is not worth a
-process; with one left, the runs go serially here, with every core's threads), each with
+no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that
+train models (with one left, the runs go serially here, with every core's threads), each with
 ``cores // processes`` engine threads (at least 1); the runs that train are submitted first. Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
 always assembled in (trial, condition) order. The workers die with the parent, even when it is
@@ -197,7 +197,8 @@ def run_scenario(
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
         workers: at most this many local processes run (trial, condition) runs side by side
-            (no more than the usable cores or the runs that train); 1 = in this process.
+            (no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS`
+            runs that train); 1 = in this process.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -282,6 +283,10 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                 for run in state.runs:
                     if run.status == "done":
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
+                if progress and processes < workers:
+                    print(f"labnet: {processes} process{'es' if processes > 1 else ''} instead of {workers} "
+                          f"({len(todo)} runs, {usable_cores()} cores; a process needs "
+                          f"{MIN_TRAINING_RUNS_PER_PROCESS} runs that train)", file=sys.stderr)
                 runner = _run_serially if processes == 1 else _run_in_processes
                 with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
                     for _ in finished_runs:
@@ -308,14 +313,23 @@ def _trains(condition: Condition) -> bool:
     return any(lab.strategy == "bo" for lab in condition.labs)
 
 
+MIN_TRAINING_RUNS_PER_PROCESS = 4
+"""A worker process gets at least this many runs that train, else fewer processes (each with more
+engine threads) run them. The engine spreads a tick's training over its threads almost
+perfectly, so one process with 2 threads already keeps 2 cores busy; what processes add is
+each one's start (imports, dataset, kernel load: 4-6 s) and a tail where one process runs its
+last run alone, which is a large share of the work when each process has only a few runs (the
+built-in default study, 4 training runs of 16-22 s serially, 22-43 s on one thread each: 74 s
+serially, 85 s in 2 processes, measured while the machine was shared)."""
+
+
 def _processes_for(setup: _Setup, todo: list[ConditionRun], workers: int) -> int:
-    """Worker processes for the runs ``todo``: at most ``workers``, the usable cores and the runs
-    that train; 1 = run them here, with every core's engine threads. More processes than cores
-    only share the cores and pay each one's start (imports, dataset, kernel load: seconds);
-    a random-search run is not worth a process of its own."""
+    """Worker processes for the runs ``todo``: at most ``workers`` and the usable cores, and at
+    most one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that train (a random-search run costs
+    next to nothing); 1 = run them here, with every core's engine threads."""
     by_name = {c.name: c for c in setup.conditions}
     training = sum(_trains(by_name[run.condition]) for run in todo)
-    return max(1, min(workers, usable_cores(), training))
+    return max(1, min(workers, usable_cores(), training // MIN_TRAINING_RUNS_PER_PROCESS))
 
 
 def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
