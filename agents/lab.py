@@ -36,7 +36,7 @@ from labnet.models import (
     train_jobs,
     validation_split,
 )
-from labnet.models.candidate import EngineEnsemble, TrainingSplit
+from labnet.models.candidate import CandidateModel, EngineEnsemble, TrainingSplit
 from labnet.models.grouping import EngineTask, Trainer, train_grouped
 from labnet.models.pool_selection import score_sources, top_k
 from labnet.models.transfer import SourceNetwork
@@ -334,7 +334,7 @@ class BayesianOptimizationLab(ExplorationLab):
             candidates.append(PoolCandidate(source.label, source.label, source.property, model))
         return candidates
 
-    def _transferred(self, source: SourceNetwork, split: TrainingSplit, key: tuple[int, ...]):
+    def _transferred(self, source: SourceNetwork, split: TrainingSplit, key: tuple[int, ...]) -> CandidateModel:
         """The candidate model built from ``source`` in the lab's transfer mode; random draws keyed by ``key``."""
         return self.transfer_mode.candidate_model(source, self.learner, split, lambda *sub: self.rng(*key, *sub))
 
