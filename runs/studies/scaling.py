@@ -22,7 +22,7 @@ a step's result does not depend on which steps ran before: an interrupted run re
 stopped and gives the same numbers.
 
 Output directory: ``scaling_design.json`` (what was run), ``scaling_raw.csv`` (one row per
-repeat, kind, n, m; rewritten after every step), then :mod:`labnet.runs.reports.scaling_report` writes
+repeat, kind, n, m; rewritten after every step), then :mod:`labnet.runs.studies.scaling_report` writes
 ``scaling_fits.csv``/``.md`` and the figures.
 """
 from __future__ import annotations
