@@ -38,8 +38,7 @@ from .transfer import (
     one_torch_thread,
 )
 
-PoolScoring = Literal["ridge_probe", "transfer_cv"]
-POOL_SCORINGS: tuple[str, ...] = get_args(PoolScoring)
+from .choices import POOL_SCORINGS, PoolScoring  # noqa: E402  (names declared once, light)
 RIDGE_ALPHA = 1.0
 
 

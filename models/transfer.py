@@ -39,9 +39,7 @@ from .config import LearnerConfig
 from .engine import TrainJob
 from .mlp import layer_offsets, predict_ensemble, unflatten
 
-TransferMode = Literal["finetune_frozen", "finetune_full", "featurizer_rf"]
-TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
-DEFAULT_TRANSFER_MODE: TransferMode = "finetune_frozen"
+from .choices import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode  # noqa: E402  (names declared once, light)
 FEATURE_CHUNK_ROWS = 2048
 
 
