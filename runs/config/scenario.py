@@ -370,6 +370,10 @@ def resolve(
             f"dataset.path: the {resolved.dataset.kind} dataset of scenario {resolved.name!r} has no file; "
             f"pass --data PATH (or set dataset.path in the scenario)"
         )
+    if resolved.dataset.kind == "csv" and resolved.dataset.name is None:
+        # the space's name is part of its fingerprint: fix it now, so that a run resumed with a
+        # renamed or moved copy of the file (--data) finds the same material space
+        resolved.dataset.name = resolved.dataset.default_name()
     return resolved
 
 

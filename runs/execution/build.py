@@ -27,11 +27,13 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     Raises:
         ScenarioError: no data path for a b2/csv dataset (pass ``--data PATH``), a
             synthetic-world parameter the generator rejects, a lab property missing from
-            the dataset, or more initial points than candidates.
+            the dataset, a constant lab property, more initial points than candidates, or
+            a lab whose initial points plus actions over the horizon exceed the candidates.
         DataError: the data file is missing or unusable (from :mod:`environment`).
     """
     space = scenario.dataset.load()
     check_properties(scenario, space.property_names)
+    check_constant_properties(scenario, space)
     too_many = list(dict.fromkeys(
         f"{scenario.lab_field_path(i, 'initial_points')} = {lab.initial_points}: "
         f"more than the {len(space)} candidates of the dataset"
@@ -40,7 +42,58 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     ))
     if too_many:
         raise ScenarioError(too_many)
+    check_candidates_last(scenario, len(space))
     return space
+
+
+SHOWN_LABS = 5
+"""Labs named in one error (the rest are counted)."""
+
+
+def check_constant_properties(scenario: Scenario, space: MaterialSpace) -> None:
+    """Refuse a lab whose property has the same value for every candidate (its target would be
+    "reached" by the first measurement of every lab, in every condition).
+
+    Raises:
+        ScenarioError: ``labs[i].property 'K': every one of the N candidates has the value 3``.
+    """
+    issues = list(dict.fromkeys(
+        f"{scenario.lab_field_path(i, 'property')} {lab.property!r}: every one of the {len(space)} candidates has "
+        f"the value {float(space.values(lab.property)[0]):g}; a constant property gives a lab nothing to find"
+        for i, lab in enumerate(scenario.labs)
+        if float(space.minimum(lab.property)) == float(space.maximum(lab.property))
+    ))
+    if issues:
+        raise ScenarioError(issues)
+
+
+def check_candidates_last(scenario: Scenario, n_candidates: int) -> None:
+    """Refuse a lab that would run out of candidates: its initial points plus one acquisition
+    per action over ``horizon_ticks`` must not exceed the candidates (each is measured once).
+
+    Raises:
+        ScenarioError: one line per lab (the first :data:`SHOWN_LABS`, then a count) naming the
+            lab, its initial points, its actions over the horizon, the candidates, and the
+            longest horizon that fits.
+    """
+    horizon = scenario.horizon_ticks
+    issues = []
+    for i, lab in enumerate(scenario.labs):
+        actions = lab.to_spec().actions_within(horizon)
+        need = lab.initial_points + actions
+        if need <= n_candidates:
+            continue
+        fits = lab.phase_ticks + max(n_candidates - lab.initial_points, 0) * lab.period_ticks
+        where = "labs" if scenario.lab_generator is not None else f"labs[{i}]"
+        issues.append(
+            f"{where}: lab {lab.name!r} needs {need} candidates ({lab.initial_points} initial points + {actions} "
+            f"actions over horizon_ticks = {horizon} at period_ticks = {lab.period_ticks}), but the dataset has "
+            f"{n_candidates}; use horizon_ticks <= {fits}, fewer initial points, a longer period or more candidates"
+        )
+    if len(issues) > SHOWN_LABS:
+        issues = issues[:SHOWN_LABS] + [f"labs: … and {len(issues) - SHOWN_LABS} more labs that run out of candidates"]
+    if issues:
+        raise ScenarioError(issues)
 
 
 def load_lab_pools(scenario: Scenario, space: MaterialSpace) -> dict[str, SourcePool]:
