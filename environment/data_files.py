@@ -47,10 +47,6 @@ def row_list(rows: Sequence[int], values: Sequence[Any] | None = None) -> str:
     return ", ".join(shown) + (", …" if len(rows) > SHOWN_ROWS else "")
 
 
-def _count(n: int, singular: str, plural: str) -> str:
-    return f"a {singular}" if n == 1 else f"{n} {plural}"
-
-
 def column_problems(raw: pd.Series, label: str, row_numbers: Sequence[int] | None = None,
                     skip_missing: bool = False) -> str | None:
     """What is wrong with a column that must hold finite numbers, or None.
@@ -80,7 +76,8 @@ def column_problems(raw: pd.Series, label: str, row_numbers: Sequence[int] | Non
         values = raw.to_numpy()[where] if show_values else None
         if len(where) == 1:
             value = f" {plain(values[0])}" if values is not None else ""
-            parts.append(f"a {singular}{value} at row {rows[where[0]]}")
+            article = "an" if singular[0] in "aeiou" else "a"
+            parts.append(f"{article} {singular}{value} at row {rows[where[0]]}")
         else:
             parts.append(f"{len(where)} {plural} at rows {row_list(rows[where].tolist(), values)}")
     if not parts:
