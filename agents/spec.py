@@ -203,7 +203,8 @@ class LabSpec:
             if problem is not None:
                 if info.name == "name":
                     raise ValueError(f"lab.name: {problem}")
-                raise ValueError(f"lab {self.name!r}: {info.name} = {value!r}: {problem}")
+                shown = value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value  # numpy: plain
+                raise ValueError(f"lab {self.name!r}: {info.name} = {shown!r}: {problem}")
 
     def acts_at(self, tick: int) -> bool:
         """True when the lab's clock fires at ``tick``."""

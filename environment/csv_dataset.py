@@ -91,13 +91,18 @@ class CsvReport:
             per_column = ", ".join(f"{label}: {n}" for label, n in self.dropped_by_column.items())
             lines.append(f"missing: drop: dropped {self.rows_dropped} of {self.rows_read} rows with missing values "
                          f"({per_column}); {self.rows_read - self.rows_dropped} rows remain")
+        inputs = _plural(self.repeated_inputs, "input occurs", "inputs occur")
         if self.rows_merged:
-            lines.append(f"duplicates: mean: {self.repeated_inputs} inputs occur on several rows; their properties "
-                         f"were averaged ({self.rows_merged} rows merged into the first row of their input)")
+            lines.append(f"duplicates: mean: {inputs} on several rows; their properties were averaged "
+                         f"({_plural(self.rows_merged, 'row', 'rows')} merged into the first row of its input)")
         elif self.repeated_inputs:
-            lines.append(f"{self.repeated_inputs} inputs occur on several rows with identical properties; they stay "
-                         f"separate candidates (duplicates: mean merges them)")
+            lines.append(f"{inputs} on several rows with identical properties; they stay separate candidates "
+                         f"(duplicates: mean merges them)")
         return lines
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def index_like_reason(column: pd.Series, name: object) -> str | None:
@@ -403,7 +408,7 @@ def _repeated_inputs(file: Path, descriptors: np.ndarray, table: pd.DataFrame, i
             examples.append(f"rows {', '.join(str(rows[m]) for m in members)}{label}: {spread}")
         more = "; …" if len(differing) > SHOWN_ROWS else ""
         raise DataError(
-            f"{file}: {len(differing)} inputs occur on several rows with different property values "
+            f"{file}: {_plural(len(differing), 'input occurs', 'inputs occur')} on several rows with different property values "
             f"(the labs could not tell them apart): {'; '.join(examples)}{more} (0-based data rows); "
             "set dataset.duplicates: mean to average them, or remove the repeats")
     if policy == "error":

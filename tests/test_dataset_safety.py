@@ -249,7 +249,7 @@ def test_a_messy_csv_runs_end_to_end_and_resumes_from_a_renamed_copy(tmp_path, m
         run_scenario(study, tmp_path / "runs", progress=False)
     monkeypatch.undo()
     err = capsys.readouterr().err
-    assert "dropped 2 of 121 rows" in err and "duplicates: mean: 1 inputs occur on several rows" in err
+    assert "dropped 2 of 121 rows" in err and "duplicates: mean: 1 input occurs on several rows" in err
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert yaml.safe_load((run_dir / "scenario.yaml").read_text())["dataset"]["name"] == "messy"
 

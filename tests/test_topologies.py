@@ -12,8 +12,8 @@ from labnet.environment import Topology
 from labnet.environment.topology_io import SUFFIX_FORMATS, read_topology, write_edge_list, write_graphml
 from labnet.runs.execution.build import LAB_TABLE_COLUMNS, build_topology, lab_table
 from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.topologies import TOPOLOGY_FILE_SUFFIXES
 from labnet.runs.config.scenario import (
-    TOPOLOGY_FILE_SUFFIXES,
     ScenarioError,
     check_properties,
     load_builtin,

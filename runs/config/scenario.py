@@ -39,16 +39,16 @@ from pydantic import Field, PrivateAttr, ValidationError, create_model, field_se
 from labnet.agents.spec import LabSpec
 from labnet.models.config import LearnerConfig
 from labnet.runs.config import lab_rules
-from labnet.runs.config.datasets import DATASET_KINDS, Dataset, SyntheticDataset
+from labnet.runs.config.datasets import Dataset, SyntheticDataset
 from labnet.runs.config.errors import FieldIssue, ScenarioError, StrictModel, describe, format_validation_error
-from labnet.runs.config.labs import LabConfig, LabConfigBase, LabGeneratorBase, labs_field
-from labnet.runs.config.topologies import TOPOLOGY_FILE_SUFFIXES, TopologyField, default_topology
+from labnet.runs.config.labs import LabConfigBase, LabGeneratorBase, labs_field
+from labnet.runs.config.topologies import TopologyField, default_topology
 from labnet.runs.config.yaml_io import dump_yaml, read_yaml_mapping
 
 __all__ = [
-    "BASELINES", "BUILTIN_DIR", "BUILTIN_PACKAGE", "DATASET_KINDS", "FieldIssue", "LabConfig", "Scenario",
-    "ScenarioError", "TOPOLOGY_FILE_SUFFIXES", "builtin_scenario_names", "check_properties", "load_builtin",
-    "load_scenario", "read_yaml_mapping", "resolve", "scenario_from_argument", "scenario_model", "validate_scenario",
+    "BASELINES", "BUILTIN_DIR", "BUILTIN_PACKAGE", "Scenario", "ScenarioError", "builtin_scenario_names",
+    "check_properties", "load_builtin", "load_scenario", "resolve", "scenario_from_argument", "scenario_model",
+    "validate_scenario",
 ]
 
 BASELINES = ("isolated", "random")

@@ -35,17 +35,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from labnet.runs.config.errors import FieldIssue, ScenarioError
 from labnet.runs.config.scenario import (
     BUILTIN_DIR,
     BUILTIN_PACKAGE,
-    FieldIssue,
     Scenario,
-    ScenarioError,
     builtin_scenario_names,
-    read_yaml_mapping,
     resolve,
     validate_scenario,
 )
+from labnet.runs.config.yaml_io import read_yaml_mapping
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 AXIS_PATH = re.compile(rf"^{_NAME}(\[\d+\])*(\.{_NAME}(\[\d+\])*)*$")
