@@ -139,3 +139,22 @@ def test_an_unregistered_kind_lists_the_registered_ones() -> None:
     with pytest.raises(ScenarioError, match=r"topology.kind: unknown kind 'wheel'; expected one of 'isolated', "):
         validate_scenario({"name": "t", "labs": {"count": 6, "property": "P0"}, "topology": {"kind": "wheel"}})
     assert issubclass(FieldIssue, ValueError)
+
+
+def test_validating_a_scenario_imports_neither_torch_nor_mesa_nor_numba() -> None:
+    """The choice names live in models/choices.py, the kinds import the environment only to build."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; from labnet.runs.config.scenario import load_builtin, validate_scenario; "
+            "load_builtin('default'); load_builtin('paper_b2'); "
+            "validate_scenario({'name': 't', 'labs': {'count': 8, 'property': 'P0', "
+            "'transfer_mode': {'rule': 'round_robin', 'values': ['finetune_full', 'featurizer_rf']}}, "
+            "'topology': {'kind': 'barabasi_albert', 'm': 2}}); "
+            "print(sorted(m for m in ('torch', 'mesa', 'numba') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "[]", out.stderr

@@ -27,8 +27,9 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     Raises:
         ScenarioError: no data path for a b2/csv dataset (pass ``--data PATH``), a
             synthetic-world parameter the generator rejects, a lab property missing from
-            the dataset, a constant lab property, more initial points than candidates, or
-            a lab whose initial points plus actions over the horizon exceed the candidates.
+            the dataset, a constant lab property, or more initial points than candidates.
+            (Whether the labs' actions over the horizon fit is :func:`check_candidates_last`,
+            called by runs and sweeps: studies that only read the space have no horizon.)
         DataError: the data file is missing or unusable (from :mod:`environment`).
     """
     space = scenario.dataset.load()
@@ -42,7 +43,6 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     ))
     if too_many:
         raise ScenarioError(too_many)
-    check_candidates_last(scenario, len(space))
     return space
 
 

@@ -49,7 +49,8 @@ from tqdm.auto import tqdm
 from labnet.simulation.checkpoint import atomic_write
 from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
 from labnet.runs.execution.build import (
-    Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
+    Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
+    thresholds_for,
 )
 from labnet.runs.reports.plots import plot_best_so_far
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
@@ -176,6 +177,7 @@ class _Setup:
         from labnet.simulation.checkpoint import space_fingerprint
 
         space = build_space(scenario)
+        check_candidates_last(scenario, len(space))
         pools = load_lab_pools(scenario, space)
         conditions = make_conditions(scenario, build_topology(scenario))
         return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space), pools)
