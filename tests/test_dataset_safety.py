@@ -270,3 +270,18 @@ def test_yaml_syntax_errors_name_the_file_line_and_column(tmp_path):
     message = str(caught.value)
     assert str(study) in message and "<unicode string>" not in message
     assert "line 5, column 1: not valid YAML" in message and "that starts at line 4, column 15" in message
+
+
+def test_sweep_files_locate_syntax_errors_and_values_print_as_plain_numbers(tmp_path):
+    from labnet.runs.config.scenario import validate_scenario
+    from labnet.runs.config.sweep_spec import load_sweep
+
+    sweep = tmp_path / "grid.yaml"
+    sweep.write_text("base: default\naxes:\n  seed: [0, 1\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_sweep(sweep)
+    assert str(sweep) in str(caught.value) and "line 4, column 1: not valid YAML" in str(caught.value)
+
+    with pytest.raises(ScenarioError) as caught:
+        validate_scenario({"name": "t", "labs": [{"name": "A", "property": "P0", "noise_std": np.float64(-np.inf)}]})
+    assert str(caught.value) == "labs[0].noise_std: must be >= 0.0 (got -inf)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import numbers
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -57,7 +56,7 @@ class StrictModel(BaseModel):
 def plain(value: Any, limit: int = 60) -> str:
     """``repr`` of a value as the user wrote it: numpy scalars as plain numbers (``inf``, not
     ``np.float64(inf)``), shortened to ``limit`` characters."""
-    if hasattr(value, "item") and isinstance(value, numbers.Number) and not isinstance(value, (int, float, bool)):
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.float64 is a float, but prints as np.float64(...)
         value = value.item()
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
