@@ -34,8 +34,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-NeighbourSelection = Literal["all", "scaling"]
-NEIGHBOUR_SELECTIONS: tuple[str, ...] = ("all", "scaling")
+from labnet.models.choices import NEIGHBOUR_SELECTIONS, NeighbourSelection  # noqa: E402  (declared once, light)
 MIN_FIT_SIZES = 4
 """Distinct neighbour sizes needed before the power law is fitted (it has 3 parameters)."""
 ALPHA_GRID = np.linspace(0.0, 2.0, 41)

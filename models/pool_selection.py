@@ -37,8 +37,7 @@ from .transfer import SourceNetwork, TransferMode
 from .transfer_modes.base import BaseTransferMode
 from .transfer_modes.registry import get_transfer_mode
 
-PoolScoring = Literal["ridge_probe", "transfer_cv"]
-POOL_SCORINGS: tuple[str, ...] = get_args(PoolScoring)
+from .choices import POOL_SCORINGS, PoolScoring  # noqa: E402  (names declared once, light)
 RIDGE_ALPHA = 1.0
 
 

@@ -27,15 +27,12 @@ This module holds the names and the source type; the mode objects are in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 
 from .mlp import layer_offsets
 
-TransferMode = Literal["finetune_frozen", "finetune_full", "featurizer_rf"]
-TRANSFER_MODES: tuple[str, ...] = get_args(TransferMode)
-DEFAULT_TRANSFER_MODE: TransferMode = "finetune_frozen"
+from .choices import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode  # noqa: F401  (names declared once, light)
 
 
 @dataclass(frozen=True, eq=False)

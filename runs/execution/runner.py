@@ -49,11 +49,12 @@ from tqdm.auto import tqdm
 from labnet._files import atomic_write
 from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
 from labnet.runs.execution.build import (
-    Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
+    Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
+    thresholds_for,
 )
 from labnet.runs.reports.plots import plot_best_so_far
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
-from labnet.runs.config.scenario import Scenario, load_scenario, resolve
+from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
 from labnet.runs.execution.threads import limit_threads, threads_per_worker
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
@@ -98,9 +99,19 @@ class RunResult:
 
 
 def make_run_dir(out_dir: str | Path, name: str, now: datetime | None = None) -> Path:
-    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken)."""
+    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken).
+
+    Raises:
+        ScenarioError: ``out_dir`` (or a folder above it) is an existing file.
+    """
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out_dir)
+    for folder in (out_dir, *out_dir.parents):  # an existing file where a folder must be: say so
+        if folder.exists():
+            if not folder.is_dir():
+                raise ScenarioError(f"--out {out_dir}: {folder} is a file, not a folder; "
+                                    "pass a folder to hold the run directory")
+            break
     out_dir.mkdir(parents=True, exist_ok=True)
     candidate = out_dir / f"{name}-{stamp}"
     suffix = 2
@@ -166,6 +177,7 @@ class _Setup:
         from labnet.simulation.checkpoint import space_fingerprint
 
         space = build_space(scenario)
+        check_candidates_last(scenario, len(space))
         pools = load_lab_pools(scenario, space)
         conditions = make_conditions(scenario, build_topology(scenario))
         return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space), pools)
