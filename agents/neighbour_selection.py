@@ -30,11 +30,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from labnet.models.choices import NEIGHBOUR_SELECTIONS, NeighbourSelection  # noqa: E402  (declared once, light)
+from labnet.models.choices import NEIGHBOUR_SELECTIONS, NeighbourSelection  # noqa: F401  (declared once, light; re-exported)
 MIN_FIT_SIZES = 4
 """Distinct neighbour sizes needed before the power law is fitted (it has 3 parameters)."""
 ALPHA_GRID = np.linspace(0.0, 2.0, 41)

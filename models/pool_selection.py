@@ -33,7 +33,8 @@ from .config import LearnerConfig
 from .engine import train_jobs
 from .features import hidden_features, one_torch_thread
 from .grouping import Trainer
-from .transfer import SourceNetwork, TransferMode
+from .choices import TransferMode
+from .transfer import SourceNetwork
 from .transfer_modes.base import BaseTransferMode
 from .transfer_modes.registry import get_transfer_mode
 

@@ -32,7 +32,6 @@ import numpy as np
 
 from .mlp import layer_offsets
 
-from .choices import DEFAULT_TRANSFER_MODE, TRANSFER_MODES, TransferMode  # noqa: F401  (names declared once, light)
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,8 @@ from labnet.models.candidate import TrainingSplit
 from labnet.models.features import hidden_features
 from labnet.models.pool_selection import POOL_SCORERS, POOL_SCORINGS
 from labnet.models.predictor import EnsemblePredictor, Predictor
-from labnet.models.transfer import TRANSFER_MODES, SourceNetwork
+from labnet.models.choices import TRANSFER_MODES
+from labnet.models.transfer import SourceNetwork
 from labnet.models.transfer_modes import (
     TRANSFER_MODE_REGISTRY,
     FeaturizerForest,
