@@ -41,7 +41,8 @@ from labnet.runs.reports import figures
 from labnet.runs.studies import paper1
 from labnet.runs.reports.analysis import BUDGETS, compare_conditions, observations_to_threshold, summarize
 from labnet.runs.execution.build import build_space, thresholds_for
-from labnet.runs.execution.runner import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
+from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
+from labnet.runs.reports.plots import plot_time_to_threshold
 from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
 
 STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
@@ -129,6 +130,7 @@ def reproduce(
     progress: bool = True,
     command: str | None = None,
     workers: int = 1,
+    until_decided: Any = None,
 ) -> ReproduceResult:
     """Run a study's scenario and write its figures and results table into the run directory.
 
@@ -141,6 +143,8 @@ def reproduce(
         progress: progress bar on stderr.
         command: the command line to record in ``results.md`` (default: a description of this call).
         workers: local processes running (trial, condition) units side by side (see :func:`run_scenario`).
+        until_decided: a :class:`labnet.runs.execution.until_decided.StoppingRule`: ``trials`` is the
+            first look and batches are added until every comparison is decided (None: a fixed study).
 
     On Ctrl-C the finished (trial, condition) runs are kept, ``run_info.json`` records the
     interruption, the figures are drawn from what finished, and ``KeyboardInterrupt`` is re-raised.
@@ -164,8 +168,17 @@ def reproduce(
         "python": sys.version.split()[0],
         "workers": workers,
     }
+    if until_decided is not None:
+        info["until_decided"] = dataclasses.asdict(until_decided)
     try:
-        result = run_scenario(scenario, out, progress=progress, workers=workers)
+        if until_decided is None:
+            result = run_scenario(scenario, out, progress=progress, workers=workers)
+        else:
+            from labnet.runs.execution.until_decided import run_until_decided
+
+            decided = run_until_decided(scenario, out, until_decided, progress=progress, workers=workers)
+            result = decided.run
+            print(decided.text() + "\n", file=sys.stderr)
     except KeyboardInterrupt:
         new = sorted(_run_dirs(out, scenario.name) - before)
         if new:
@@ -285,6 +298,10 @@ def draw_run(run_dir: str | Path, data: str | Path | None = None, only_results: 
     files[figures.FIG3_BEST_SO_FAR] = figures.plot_best_so_far(
         steps, thresholds, run.path / figures.FIG3_BEST_SO_FAR, units=units, target_label=target_label.replace("%", " %"),
         title=f"{_title(scenario, run)}: best value found so far",
+    )
+    files[KM_PNG] = plot_time_to_threshold(
+        observations_to_threshold(steps, thresholds, scenario.goals), run.path / KM_PNG,
+        title=f"{_title(scenario, run)}: time to target (Kaplan-Meier)",
     )
     files[figures.FIG4_VALIDATION_LOSS] = figures.plot_validation_loss(steps, run.path / figures.FIG4_VALIDATION_LOSS)
     files[figures.FIG5_GENERALIZATION] = figures.plot_generalization(
