@@ -276,6 +276,19 @@ def paired_mean_difference(
     return _paired(float(a.mean()), float(b.mean()), differences[draws].mean(axis=1), n, confidence, n_resamples)
 
 
+def cluster_bootstrap_mean_ci(values: np.ndarray, clusters: np.ndarray, seed: int = 0,
+                              n_resamples: int = DEFAULT_RESAMPLES,
+                              confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Percentile CI of the mean of ``values`` resampling whole clusters (e.g. every lab of a trial
+    together, as they share one network)."""
+    values = np.asarray(values, dtype=float)
+    names, index = np.unique(np.asarray(clusters), return_inverse=True)
+    sums = np.bincount(index, weights=values, minlength=names.size)
+    counts = np.bincount(index, minlength=names.size)
+    draws = np.random.default_rng(seed).integers(0, names.size, size=(n_resamples, names.size))
+    return _percentiles(sums[draws].sum(axis=1) / counts[draws].sum(axis=1), confidence)
+
+
 def stratified_logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray, stratum: np.ndarray) -> float:
     """Two-sided p of the log-rank test of two groups stratified by ``stratum`` (here: the trial).
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from labnet.runs.reports.analysis import bootstrap_mean_ci
 from labnet.runs.reports.plots import ordered_conditions
+from labnet.runs.reports.survival import cluster_bootstrap_mean_ci
 
 TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "tau", "rmst", "rmst_ci_low",
                           "rmst_ci_high", "n_clusters", "diff_vs_isolated", "diff_ci_low", "diff_ci_high", "verdict",
@@ -47,19 +48,6 @@ def _clusters(table: pd.DataFrame) -> pd.Series:
     if not keys:
         return pd.Series(np.arange(len(table)), index=table.index).astype(str)
     return table[keys].astype(str).agg("/".join, axis=1)
-
-
-def _cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, seed: int, n_resamples: int,
-                       confidence: float) -> tuple[float, float]:
-    """Percentile CI of the mean of ``values`` resampling whole clusters."""
-    names, index = np.unique(clusters, return_inverse=True)
-    sums = np.bincount(index, weights=values, minlength=names.size)
-    counts = np.bincount(index, minlength=names.size)
-    draws = np.random.default_rng(seed).integers(0, names.size, size=(n_resamples, names.size))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def topology_comparison_table(
@@ -118,7 +106,7 @@ def topology_comparison_table(
                 restricted = _restricted(group, metric, tau)
                 clusters = _clusters(group).to_numpy()
                 row["rmst"] = float(restricted.mean())
-                row["rmst_ci_low"], row["rmst_ci_high"] = _cluster_bootstrap(restricted, clusters, seed, n_resamples,
+                row["rmst_ci_low"], row["rmst_ci_high"] = cluster_bootstrap_mean_ci(restricted, clusters, seed, n_resamples,
                                                                              confidence)
                 row["n_clusters"] = int(np.unique(clusters).size)
                 if condition == "networked":
@@ -139,6 +127,6 @@ def _paired_vs_isolated(of_topology: pd.DataFrame, metric: str, tau: float, seed
         return {}
     net, iso = networked.loc[common].reset_index(), isolated.loc[common].reset_index()
     d = _restricted(net, metric, tau) - _restricted(iso, metric, tau)
-    low, high = _cluster_bootstrap(d, _clusters(net).to_numpy(), seed, n_resamples, confidence)
+    low, high = cluster_bootstrap_mean_ci(d, _clusters(net).to_numpy(), seed, n_resamples, confidence)
     verdict = "undecided" if low <= 0 <= high else ("networked faster" if high < 0 else "isolated faster")
     return {"diff_vs_isolated": float(d.mean()), "diff_ci_low": low, "diff_ci_high": high, "verdict": verdict}
