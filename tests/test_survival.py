@@ -205,3 +205,34 @@ def test_power_command_on_a_real_run(decided, capsys):
     finite = np.isfinite(small["trials_needed"]) & np.isfinite(large["trials_needed"])
     assert (small.loc[finite, "trials_needed"] >= large.loc[finite, "trials_needed"]).all()
     assert cli.main(["power", str(decided.run_dir), "--power", "2"]) == 2
+
+
+def test_cli_run_and_sweep_until_decided(tmp_path, capsys):
+    import yaml
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(yaml.safe_dump(TINY))
+    status = cli.main(["run", str(scenario), "--until-decided", "--max-trials", "4", "--precision", "1000",
+                       "--out", str(tmp_path / "runs"), "--no-progress"])
+    out = capsys.readouterr().out
+    # tau is 8 observations: a half-width of at most 1000 decides every comparison at the first look
+    assert status == 0 and "Status: decided after 2 trials" in out and "no difference beyond +-1000" in out
+    assert cli.main(["run", str(scenario), "--until-decided", "--trials", "3", "--max-trials", "2", "--out",
+                     str(tmp_path), "--no-progress"]) == 2
+    assert "max_trials" in capsys.readouterr().err
+    base = {k: v for k, v in TINY.items() if k != "name"}
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "tiny_sweep", "base": base,
+                                     "axes": {"topology": [{"kind": "complete"}, {"kind": "ring"}]}}))
+    status = cli.main(["sweep", str(sweep), "--until-decided", "--max-trials", "4", "--out", str(tmp_path / "sweeps"),
+                       "--no-progress"])
+    assert status == 0 and "rmst" in capsys.readouterr().out
+    results = pd.read_csv(tmp_path / "sweeps" / "tiny_sweep" / "sweep_results.csv")
+    plans = list((tmp_path / "sweeps" / "tiny_sweep").glob(f"p*/*/{UNTIL_DECIDED_FILE}"))
+    assert len(plans) == 2
+    for plan in plans:  # each point's trials in the tidy table = its study's final look
+        point = plan.parent.parent.name
+        target = json.loads(plan.read_text())["target_trials"]
+        assert results.loc[results["point"] == point, "trial"].nunique() == target
+    comparison = pd.read_csv(tmp_path / "sweeps" / "tiny_sweep" / "topology_comparison.csv")
+    assert {"rmst", "rmst_ci_low", "reached_share", "diff_vs_isolated"} <= set(comparison.columns)

@@ -68,21 +68,10 @@ def run_scenario_or_until_decided(scenario: Any, args: argparse.Namespace) -> An
         return run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
     from labnet.runs.execution.until_decided import run_until_decided
 
-    result = run_until_decided(scenario, args.out, _checked(rule, scenario.trials), progress=not args.no_progress,
-                               workers=args.workers)
+    result = run_until_decided(scenario, args.out, rule, progress=not args.no_progress, workers=args.workers)
     print(result.text())
     print()
     return result.run
-
-
-def _checked(rule: Any, first: int) -> Any:
-    from labnet.runs.config.scenario import ScenarioError
-
-    try:
-        rule.check(first)
-    except ValueError as exc:
-        raise ScenarioError(f"--until-decided: {exc}") from None
-    return rule
 
 
 def reproduce_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import pandas as pd
 from scipy.stats import norm, t as student_t
 
 from labnet.simulation.checkpoint import atomic_write
-from labnet.runs.config.scenario import Scenario, resolve
+from labnet.runs.config.scenario import Scenario, ScenarioError, resolve
 from labnet.runs.execution.run_state import RunDirError
 from labnet.runs.execution.runner import RunResult, extend_trials, resume_run, run_scenario
 from labnet.runs.reports.analysis import paired_restricted_times
@@ -75,7 +75,13 @@ class StoppingRule:
     batch: int | None = None
 
     def check(self, first: int) -> None:
-        """Raise ValueError naming the bad field."""
+        """Raise :class:`ScenarioError` (a ValueError) naming the bad field."""
+        try:
+            self._check(first)
+        except ValueError as exc:
+            raise ScenarioError(f"--until-decided: {exc}") from None
+
+    def _check(self, first: int) -> None:
         if isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int) or self.max_trials < first:
             raise ValueError(f"max_trials = {self.max_trials!r}: expected a whole number >= the first look's "
                              f"trials ({first})")
@@ -226,7 +232,7 @@ def run_until_decided(
     """Run ``scenario`` (its ``trials`` = the first look) and add batches until decided (module docstring).
 
     Raises:
-        ValueError: a bad rule (the message names the field).
+        ScenarioError: a bad rule (the message names the field).
     """
     scenario = resolve(scenario)
     rule.check(scenario.trials)
