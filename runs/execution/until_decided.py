@@ -43,7 +43,7 @@ from scipy.stats import norm, t as student_t
 from labnet.simulation.checkpoint import atomic_write
 from labnet.runs.config.scenario import Scenario, ScenarioError, resolve
 from labnet.runs.execution.run_state import RunDirError
-from labnet.runs.execution.runner import RunResult, extend_trials, resume_run, run_scenario
+from labnet.runs.execution.runner import SUMMARY_MD, RunResult, extend_trials, resume_run, run_scenario
 from labnet.runs.reports.analysis import paired_restricted_times
 
 UNTIL_DECIDED_FILE = "until_decided.json"
@@ -287,9 +287,20 @@ def continue_until_decided(
 
 
 def _write_outputs(run_dir: Path, plan: Plan, intervals: pd.DataFrame) -> None:
+    """``sequential.csv``, ``until_decided.md``, and the same section at the end of ``summary.md``
+    (replacing an earlier one, so continuing a finished study changes nothing)."""
     atomic_write(run_dir / SEQUENTIAL_CSV, lambda tmp: intervals.to_csv(tmp, index=False))
-    text = "# Until decided\n\n" + until_decided_text(plan, intervals, markdown=True) + "\n"
-    atomic_write(run_dir / UNTIL_DECIDED_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    section = until_decided_text(plan, intervals, markdown=True) + "\n"
+    atomic_write(run_dir / UNTIL_DECIDED_MD,
+                 lambda tmp: tmp.write_text("# Until decided\n\n" + section, encoding="utf-8"))
+    summary = run_dir / SUMMARY_MD
+    if summary.is_file():
+        head = summary.read_text(encoding="utf-8").split(_SUMMARY_SECTION)[0].rstrip("\n")
+        text = f"{head}\n\n{_SUMMARY_SECTION}\n\n{section}"
+        atomic_write(summary, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+_SUMMARY_SECTION = "## Until decided (sequential intervals)"
 
 
 def until_decided_text(plan: Plan, intervals: pd.DataFrame, markdown: bool = False) -> str:

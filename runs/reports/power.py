@@ -93,14 +93,31 @@ def format_power(table: pd.DataFrame, alpha: float = 0.05, power: float = 0.8) -
 
 
 def paper_effects_of(run_dir: str | Path) -> dict[tuple[str, str], float]:
-    """For a paper reproduction: (lab, "networked - <baseline>") -> the paper's difference of its means."""
-    from labnet.runs.studies.reproduce import read_run_directory, study_of
+    """For a paper reproduction: (lab, "networked - <baseline>") -> the paper's difference of its means.
 
+    The study is named by ``run_info.json`` (``labnet reproduce``) or by the scenario's name in
+    ``scenario.yaml``; an ordinary run gives {}.
+    """
+    import json
+
+    import yaml
+
+    from labnet.runs.studies.reproduce import STUDIES
+
+    run_dir = Path(run_dir).expanduser()
+    name = None
+    info, scenario = run_dir / "run_info.json", run_dir / "scenario.yaml"
     try:
-        study = study_of(read_run_directory(run_dir))
-    except (FileNotFoundError, ValueError):
+        if info.is_file():
+            name = json.loads(info.read_text(encoding="utf-8")).get("study")
+        if name not in STUDIES and scenario.is_file():
+            scenario_name = (yaml.safe_load(scenario.read_text(encoding="utf-8")) or {}).get("name")
+            name = next((study for study, module in STUDIES.items() if module.SCENARIO == scenario_name), None)
+    except (OSError, ValueError, yaml.YAMLError):
         return {}
-    values = getattr(study, "MEAN_OBSERVATIONS_TO_90", {}) or {}
+    if name not in STUDIES:
+        return {}
+    values = getattr(STUDIES[name], "MEAN_OBSERVATIONS_TO_90", {}) or {}
     out = {}
     for lab, by_condition in values.items():
         for baseline in ("isolated", "random"):

@@ -459,6 +459,19 @@ def _timing_lines(run: RunDirectory) -> list[str]:
     ]
 
 
+def _until_decided_line(run: RunDirectory) -> str:
+    """How the until-decided study went (its plan in ``until_decided.json``)."""
+    rule = run.info["until_decided"]
+    line = (f"until decided: up to {rule.get('max_trials')} trials, Lan-DeMets {rule.get('spending')} alpha spending, "
+            f"alpha {rule.get('alpha')}" + (f", precision {rule['precision']} obs" if rule.get("precision") else ""))
+    path = run.path / "until_decided.json"
+    if path.is_file():
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        line += (f"; status **{plan.get('status')}** at {plan.get('target_trials')} trials; the sequential "
+                 "intervals are in [until_decided.md](until_decided.md)")
+    return line
+
+
 def results_markdown(
     results: pd.DataFrame,
     run: RunDirectory,
@@ -488,6 +501,8 @@ def results_markdown(
             f"{lab.initial_points} initial points)" for lab in scenario.labs
         ) + f"; topology: {scenario.topology.kind}; conditions: {', '.join(scenario.conditions)}",
     ]
+    if "until_decided" in run.info:
+        lines.append(_until_decided_line(run))
     changed = {
         f.name: getattr(scenario.learner, f.name)
         for f in dataclasses.fields(LearnerConfig)
