@@ -20,7 +20,7 @@ def add_until_decided_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "until decided", "add trials in batches (of the first look's trials) until every comparison (per lab: "
         "networked minus each baseline, RMST) has a CI that excludes 0 or is at most --precision wide on each "
-        "side; group-sequential alpha spending keeps the 95 %% coverage (docs/statistics.md)")
+        "side; group-sequential alpha spending keeps the 95 % coverage (docs/statistics.md)")
     group.add_argument("--until-decided", action="store_true", help="run until decided (see above)")
     group.add_argument("--max-trials", type=_whole_number, default=50, metavar="N",
                        help="most trials per condition (the last look; default: %(default)s)")

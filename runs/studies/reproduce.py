@@ -502,7 +502,7 @@ def results_markdown(
         ) + f"; topology: {scenario.topology.kind}; conditions: {', '.join(scenario.conditions)}",
     ]
     if "until_decided" in run.info:
-        lines.append(_until_decided_line(run))
+        lines.append("- " + _until_decided_line(run))
     changed = {
         f.name: getattr(scenario.learner, f.name)
         for f in dataclasses.fields(LearnerConfig)
