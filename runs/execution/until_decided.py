@@ -236,15 +236,14 @@ def run_until_decided(
     """
     scenario = resolve(scenario)
     rule.check(scenario.trials)
-    run_scenario(scenario, out_dir, progress=progress, workers=workers,
-                 on_created=lambda run_dir: start_plan(run_dir, scenario.trials, rule))
-    run_dir = _newest_run_dir(Path(out_dir), scenario.name)
-    return continue_until_decided(run_dir, progress=progress, workers=workers)
+    created: list[Path] = []
 
+    def plan_first(run_dir: Path) -> None:
+        start_plan(run_dir, scenario.trials, rule)
+        created.append(run_dir)
 
-def _newest_run_dir(out_dir: Path, name: str) -> Path:
-    candidates = [p for p in out_dir.glob(f"{name}-*") if is_until_decided(p)]
-    return max(candidates, key=lambda p: (p / UNTIL_DECIDED_FILE).stat().st_mtime)
+    run_scenario(scenario, out_dir, progress=progress, workers=workers, on_created=plan_first)
+    return continue_until_decided(created[0], progress=progress, workers=workers)
 
 
 def continue_until_decided(
