@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tqdm.auto import tqdm
 
-from labnet.simulation.checkpoint import atomic_write
+from labnet._files import atomic_write
 from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
 from labnet.runs.reports.run_report import RunReport, build_run_report
 from labnet.runs.execution.build import (

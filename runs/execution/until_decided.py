@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, t as student_t
 
-from labnet.simulation.checkpoint import atomic_write
+from labnet._files import atomic_write
 from labnet.runs.config.scenario import Scenario, ScenarioError, resolve
 from labnet.runs.execution.run_state import RunDirError
 from labnet.runs.execution.runner import SUMMARY_MD, RunResult, extend_trials, resume_run, run_scenario
