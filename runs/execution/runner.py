@@ -8,8 +8,11 @@ Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
 - ``observations_to_threshold.csv``: the headline metric per trial, condition and lab;
-- ``summary.csv`` / ``summary.md``: mean observations to threshold, CI, p-value;
-- ``best_so_far.png``: best-so-far curves;
+- ``summary.csv`` / ``summary.md``: per lab and condition, time to threshold as survival data
+  (RMST, median, CIs) beside the paper's mean over reached trials; ``comparisons.csv``: the paired
+  comparisons of the conditions (:mod:`labnet.runs.reports.run_report`); ``summary.md`` also
+  carries the degenerate-study warnings;
+- ``best_so_far.png``: best-so-far curves; ``km_time_to_threshold.png``: Kaplan-Meier curves;
 - ``run_state.json``: per (trial, condition) pending / in progress / done and the last tick on
   disk; the run's status (:mod:`labnet.runs.execution.run_state`);
 - ``stream/trial-<t>_<condition>.{steps,transfers}.jsonl``: the rows of each (trial, condition),
@@ -47,12 +50,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from labnet._files import atomic_write
-from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
+from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
+from labnet.runs.reports.run_report import RunReport, build_run_report
 from labnet.runs.execution.build import (
     Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
     thresholds_for,
 )
-from labnet.runs.reports.plots import plot_best_so_far
+from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
 from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
 from labnet.runs.execution.threads import limit_threads, threads_per_worker
@@ -69,6 +73,8 @@ OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 BEST_SO_FAR_PNG = "best_so_far.png"
+KM_PNG = "km_time_to_threshold.png"
+COMPARISONS_CSV = "comparisons.csv"
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -82,6 +88,7 @@ class RunResult:
         observations: :func:`labnet.runs.reports.analysis.observations_to_threshold` table.
         thresholds: lab -> threshold (property units).
         already_finished: :func:`resume_run` found the run finished and changed nothing.
+        report: every table of the run (:class:`labnet.runs.reports.run_report.RunReport`).
     """
 
     run_dir: Path
@@ -96,6 +103,7 @@ class RunResult:
     observations: pd.DataFrame
     thresholds: dict[str, float] = field(default_factory=dict)
     already_finished: bool = False
+    report: RunReport | None = None
 
 
 def make_run_dir(out_dir: str | Path, name: str, now: datetime | None = None) -> Path:
@@ -184,7 +192,8 @@ class _Setup:
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1
+    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1,
+    on_created: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
@@ -201,6 +210,8 @@ def run_scenario(
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
         workers: local processes running (trial, condition) runs side by side; 1 = in this process.
+        on_created: called with the run directory once it holds ``scenario.yaml`` and
+            ``run_state.json``, before the first trial runs (the until-decided loop records its plan).
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -218,6 +229,11 @@ def run_scenario(
     state = RunState.new(run_dir, scenario.trials, [c.name for c in setup.conditions], scenario.horizon_ticks,
                          checkpoint_every)
     state.save()
+    if on_created is not None:
+        on_created(run_dir)
+    for warning in degenerate_warnings(threshold_checks(scenario.labs, setup.thresholds, setup.space,
+                                                        scenario.threshold_fraction)):
+        print(f"labnet: warning: {warning}", file=sys.stderr)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
     return _execute(run_dir, setup, state, progress, workers)
@@ -262,11 +278,39 @@ def resume_run(
             f"{state.path} does not match {run_dir / SCENARIO_FILE} (trials, conditions or horizon differ)"
         )
     if state.finished:
-        observations, summary = _summaries(setup, _read_tables(run_dir, setup, state)[0])
-        return _result(run_dir, setup, observations, summary, already_finished=True)
+        report = _summaries(setup, _read_tables(run_dir, setup, state)[0])
+        return _result(run_dir, setup, report, already_finished=True)
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
     return _execute(run_dir, setup, state, progress, workers)
+
+
+def extend_trials(run_dir: str | Path, trials: int) -> None:
+    """Raise the trial count of a run directory to ``trials`` (more trials only; used by
+    :mod:`labnet.runs.execution.until_decided`).
+
+    Appends the new (trial, condition) runs to ``run_state.json`` as pending (the run is "running"
+    again), then rewrites ``scenario.yaml`` with the new ``trials``; :func:`resume_run` runs them.
+    Trial t keeps seed ``scenario.seed + t``, so the first trials and their results are unchanged.
+    Idempotent: calling it again after a kill between the two writes completes the change.
+
+    Raises:
+        RunDirError: not a run directory, in use, or ``trials`` below the trials it already has.
+    """
+    run_dir = Path(run_dir).expanduser()
+    with run_lock(run_dir):
+        state = RunState.read(run_dir)
+        scenario = load_scenario(run_dir / SCENARIO_FILE)
+        have = max((r.trial for r in state.runs), default=-1) + 1
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < have:
+            raise RunDirError(f"{run_dir}: cannot extend to {trials!r} trials; it has {have} (expected more)")
+        conditions = list(dict.fromkeys(r.condition for r in state.runs))
+        if trials > have:
+            state.runs += [ConditionRun(t, c) for t in range(have, trials) for c in conditions]
+            state.status = "running"
+            state.save()
+        if scenario.trials != trials:
+            scenario.model_copy(update={"trials": trials}).to_yaml(run_dir / SCENARIO_FILE)
 
 
 def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
@@ -285,15 +329,17 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                 for _ in runner(run_dir, setup, state, todo, bar, workers):
                     if any(other.status != "done" for other in state.runs):
                         _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
-            steps, observations, summary = _write_tables(run_dir, setup, state)
+            steps, report = _write_tables(run_dir, setup, state)
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
+            plot_time_to_threshold(report.observations, run_dir / KM_PNG,
+                                   title=f"{scenario.name}: time to target (Kaplan-Meier)")
             state.status = "finished"
             state.save()
         except KeyboardInterrupt:
             print(f"labnet: to continue this run: labnet resume {run_dir}", file=sys.stderr)
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
-    return _result(run_dir, setup, observations, summary)
+    return _result(run_dir, setup, report)
 
 
 class _Reporter:
@@ -479,14 +525,13 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
     return pd.concat(step_frames, ignore_index=True), pd.concat(transfer_frames, ignore_index=True)
 
 
-def _summaries(setup: _Setup, steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    observations = observations_to_threshold(steps, setup.thresholds, setup.scenario.goals)
-    return observations, summarize(observations, seed=setup.scenario.seed)
+def _summaries(setup: _Setup, steps: pd.DataFrame) -> RunReport:
+    scenario = setup.scenario
+    return build_run_report(steps, scenario.labs, setup.thresholds, scenario.goals, setup.space,
+                            scenario.threshold_fraction, seed=scenario.seed)
 
 
-def _result(
-    run_dir: Path, setup: _Setup, observations: pd.DataFrame, summary: pd.DataFrame, already_finished: bool = False
-) -> RunResult:
+def _result(run_dir: Path, setup: _Setup, report: RunReport, already_finished: bool = False) -> RunResult:
     return RunResult(
         run_dir=run_dir,
         scenario_path=run_dir / SCENARIO_FILE,
@@ -496,10 +541,11 @@ def _result(
         summary_csv_path=run_dir / SUMMARY_CSV,
         summary_md_path=run_dir / SUMMARY_MD,
         plot_path=run_dir / BEST_SO_FAR_PNG,
-        summary=summary,
-        observations=observations,
+        summary=report.summary,
+        observations=report.observations,
         thresholds=setup.thresholds,
         already_finished=already_finished,
+        report=report,
     )
 
 
@@ -511,16 +557,16 @@ def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
     return table
 
 
-def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(Re)write the tables and summaries from every done (trial, condition); returns
-    (steps, observations, summary)."""
+def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, RunReport]:
+    """(Re)write the tables and summaries from every done (trial, condition); returns (steps, report)."""
     scenario = setup.scenario
     steps, transfers = _read_tables(run_dir, setup, state)
     _write_parquet(steps, run_dir / STEPS_FILE)
     _write_parquet(transfers, run_dir / TRANSFERS_FILE)
-    observations, summary = _summaries(setup, steps)
-    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: observations.to_csv(tmp, index=False))
-    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: summary.to_csv(tmp, index=False))
+    report = _summaries(setup, steps)
+    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: report.observations.to_csv(tmp, index=False))
+    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: report.summary.to_csv(tmp, index=False))
+    atomic_write(run_dir / COMPARISONS_CSV, lambda tmp: report.comparisons.to_csv(tmp, index=False))
     finished = sum(run.status == "done" for run in state.runs)
     details = [
         f"dataset: {scenario.dataset.kind}; labs: "
@@ -529,9 +575,9 @@ def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Dat
         f"trials: {scenario.trials} (seeds {scenario.seed}..{scenario.seed + scenario.trials - 1})",
         f"finished runs: {finished}/{len(state.runs)} (trial x condition)",
     ]
-    text = summary_markdown(summary, title=f"labnet run: {scenario.name}", details=details)
+    text = report.markdown(title=f"labnet run: {scenario.name}", details=details)
     atomic_write(run_dir / SUMMARY_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return steps, observations, summary
+    return steps, report
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:
