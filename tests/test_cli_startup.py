@@ -69,7 +69,7 @@ def test_help_takes_under_a_second():
     assert min(times) < HELP_SECONDS, f"labnet --help took {times} s"
 
 
-@pytest.mark.parametrize("command", ["run", "reproduce", "figures", "resume", "sweep", "graph", "scaling", "pool"])
+@pytest.mark.parametrize("command", ["run", "reproduce", "figures", "resume", "sweep", "graph", "scaling", "pool", "power"])
 def test_every_command_has_its_help(command, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main([command, "--help"])

