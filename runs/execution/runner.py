@@ -60,13 +60,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from labnet._files import atomic_write
-from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
-from labnet.runs.reports.run_report import RunReport, build_run_report
 from labnet.runs.execution.build import (
     Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
     thresholds_for,
 )
-from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
 from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
 from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
@@ -74,6 +71,7 @@ from labnet.runs.execution.threads import limit_threads, threads_per_worker, usa
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labnet.runs.reports.run_report import RunReport
     from labnet.simulation.network import ExplorationNetwork
 
 STEPS_FILE = "steps.parquet"
@@ -244,6 +242,10 @@ def run_scenario(
     state.save()
     if on_created is not None:
         on_created(run_dir)
+    # the reports are imported where they are used: worker processes import this module and
+    # start sooner without them (pandas' plotting, matplotlib, scipy.stats)
+    from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
+
     for warning in degenerate_warnings(threshold_checks(scenario.labs, setup.thresholds, setup.space,
                                                         scenario.threshold_fraction)):
         print(f"labnet: warning: {warning}", file=sys.stderr)
@@ -352,6 +354,8 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                         if any(other.status != "done" for other in state.runs):
                             _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
             steps, report = _write_tables(run_dir, setup, state)
+            from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
+
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
             plot_time_to_threshold(report.observations, run_dir / KM_PNG,
                                    title=f"{scenario.name}: time to target (Kaplan-Meier)")
@@ -605,6 +609,8 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
 
 
 def _summaries(setup: _Setup, steps: pd.DataFrame) -> RunReport:
+    from labnet.runs.reports.run_report import build_run_report
+
     scenario = setup.scenario
     return build_run_report(steps, scenario.labs, setup.thresholds, scenario.goals, setup.space,
                             scenario.threshold_fraction, seed=scenario.seed)
