@@ -122,6 +122,13 @@ def _selu_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return g * torch.where(a > 0, _SCALE, a + _SCALE_ALPHA)
 
 
+def _adam_(p, grad, m1, m2, c1, d1, c2, d2, lr) -> None:
+    """Keras-form Adam in place: m1 = c1*m1 + d1*g, m2 = c2*m2 + (d2*g)*g, p -= lr*m1 / (sqrt(m2) + eps)."""
+    m1.mul_(c1).add_(d1 * grad)
+    m2.mul_(c2).addcmul_(d2 * grad, grad)
+    p.addcdiv_(lr * m1, torch.sqrt(m2).add_(_EPS), value=-1.0)
+
+
 class _Group:
     """The members of one call that share a frozen prefix: their stacked layers, data and state."""
 
@@ -239,9 +246,15 @@ class _Group:
                 acts = self.forward(x, keep=True)
                 g = ((acts[-1][:, :, 0] - y_dev[s]) * scale_dev[s])[:, :, None]  # dLoss/da of the output
                 step = step + active.double()
+                # per-member coefficients: an inactive member's update is exactly the identity
+                # (m * 1 + g * 0, v * 1 + g * 0, W - 0 * ...), so no masking pass is needed
+                on = active[:, None, None]
+                c1 = torch.where(on, _B1, 1.0)
+                d1 = torch.where(on, _ONE_MINUS_B1, 0.0)
+                c2 = torch.where(on, _B2, 1.0)
+                d2 = torch.where(on, _ONE_MINUS_B2, 0.0)
                 lr_t = lr32 * (torch.sqrt(1.0 - ADAM_BETA2 ** step) / (1.0 - ADAM_BETA1 ** step.clamp(min=1.0))).float()
-                lr_t = lr_t[:, None, None]
-                act_w = active[:, None, None]
+                lr_t = torch.where(on, lr_t[:, None, None], 0.0)
                 last = self.n_layers - 1
                 for l in reversed(layers):
                     a_out, a_in = acts[l - self.first + 1], acts[l - self.first]
@@ -250,14 +263,9 @@ class _Group:
                         g = torch.bmm(dz, self.W[l].transpose(1, 2))
                     gW = torch.baddbmm(self.W[l], a_in.transpose(1, 2), dz, beta=c_l2)  # + 2*l2*W
                     gb = dz.sum(dim=1)
-                    for p, grad, mom1, mom2, on in ((self.W[l], gW, m1[l][0], m2[l][0], act_w),
-                                                   (self.b[l], gb, m1[l][1], m2[l][1], act_w[:, :, 0])):
-                        new1 = _B1 * mom1 + _ONE_MINUS_B1 * grad
-                        new2 = _B2 * mom2 + _ONE_MINUS_B2 * grad * grad
-                        lr = lr_t if p.dim() == 3 else lr_t[:, :, 0]
-                        p.copy_(torch.where(on, p - lr * new1 / (torch.sqrt(new2) + _EPS), p))
-                        mom1.copy_(torch.where(on, new1, mom1))
-                        mom2.copy_(torch.where(on, new2, mom2))
+                    _adam_(self.W[l], gW, m1[l][0], m2[l][0], c1, d1, c2, d2, lr_t)
+                    _adam_(self.b[l], gb, m1[l][1], m2[l][1], c1[:, :, 0], d1[:, :, 0], c2[:, :, 0], d2[:, :, 0],
+                           lr_t[:, :, 0])
             # Keras EarlyStopping on val_loss (MSE + regularization), min_delta 0
             monitor = self.val_mse() + self.l2_term()
             epochs_run = torch.where(running, epoch + 1, epochs_run)
