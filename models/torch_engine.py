@@ -26,6 +26,7 @@ Results equal the numba engine's and :mod:`labnet.models.reference`'s to float32
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,10 @@ _ONE_MINUS_B2 = float(np.float32(1.0) - np.float32(ADAM_BETA2))
 _EPS = float(np.float32(ADAM_EPSILON))
 _SCALE = float(np.float32(SELU_SCALE))
 _SCALE_ALPHA = float(np.float32(SELU_SCALE * SELU_ALPHA))
+
+TORCH_MODES = ("eager", "compile", "graph")
+"""How a step runs: plain torch ops; ``torch.compile`` (fuses the elementwise work; compiles once
+per process and layer count); one captured CUDA graph per call, replayed every step (CUDA only)."""
 
 PREDICT_CHUNK_ROWS = 4096
 """Rows per block in :func:`predict_members` (all members of a block at once)."""
@@ -207,65 +212,104 @@ class _Group:
         trainable = sum((self.W[l].double() ** 2).sum(dim=(1, 2)) for l in range(self.first, self.n_layers))
         return float(self.config.l2) * (self.frozen_l2 + trainable)
 
-    def train(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _step(self) -> None:
+        """One optimizer step of every member from the step buffers (idx, y/scale, coefficients).
+
+        Reads only the static buffers and mutates parameters and moments in place, so the same
+        function runs eagerly, compiled, or replayed as a captured CUDA graph.
+        """
+        G, bs = self.G, int(self.config.batch_size)
+        x = self.features.index_select(0, self.idx_buf).view(G, bs, -1)
+        acts = self.forward(x, keep=True)
+        y, scale = self.rows_buf[0], self.rows_buf[1]
+        g = ((acts[-1][:, :, 0] - y) * scale)[:, :, None]  # dLoss/da of the output: 2 (pred - y) / n
+        c1, d1, c2, d2, lr = (self.coef_buf[i][:, None, None] for i in range(5))
+        last = self.n_layers - 1
+        for l in reversed(range(self.first, self.n_layers)):
+            a_out, a_in = acts[l - self.first + 1], acts[l - self.first]
+            dz = _selu_grad(g, a_out) if (l < last or self.config.output_activation) else g
+            if l > self.first:
+                g = torch.bmm(dz, self.W[l].transpose(1, 2))
+            gW = torch.baddbmm(self.W[l], a_in.transpose(1, 2), dz, beta=self.c_l2)  # + 2*l2*W
+            gb = dz.sum(dim=1)
+            _adam_(self.W[l], gW, self.m1[l][0], self.m2[l][0], c1, d1, c2, d2, lr)
+            _adam_(self.b[l], gb, self.m1[l][1], self.m2[l][1], c1[:, :, 0], d1[:, :, 0], c2[:, :, 0],
+                   d2[:, :, 0], lr[:, :, 0])
+
+    def _stepper(self, mode: str):
+        """A callable doing one step from the buffers: eager, ``torch.compile``d, or a CUDA graph."""
+        if mode == "eager":
+            return self._step
+        if mode == "compile":
+            return torch.compile(self._step, dynamic=True)
+        if mode == "graph":
+            if self.device.type != "cuda":
+                raise ValueError("torch engine mode 'graph' (CUDA graphs) needs device 'cuda'")
+            identity = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0], device=self.device)[:, None].expand(5, self.G)
+            self.coef_buf.copy_(identity)  # warm-up steps with an identity update change nothing
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._step()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._step()
+            return graph.replay
+        raise ValueError(f"torch engine mode {mode!r}: expected one of {', '.join(TORCH_MODES)}")
+
+    def train(self, mode: str = "eager") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Train every member; returns (params [G, P], val_mse [G], best_epoch [G], epochs_run [G])."""
         cfg, dev, G = self.config, self.device, self.G
-        bs = int(cfg.batch_size)
+        bs, S = int(cfg.batch_size), self.n_steps
         layers = range(self.first, self.n_layers)
-        m1 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
-        m2 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
+        self.m1 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
+        self.m2 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
+        self.c_l2 = float(np.float32(2.0 * cfg.l2))
         best = {l: (self.W[l].clone(), self.b[l].clone()) for l in layers}
-        c_l2 = float(np.float32(2.0 * cfg.l2))
         lr32 = float(np.float32(cfg.learning_rate))
         best_val = torch.full((G,), float("inf"), dtype=torch.float64, device=dev)
         best_epoch = torch.zeros(G, dtype=torch.int64, device=dev)
         wait = torch.zeros(G, dtype=torch.int64, device=dev)
         epochs_run = torch.zeros(G, dtype=torch.int64, device=dev)
         running = torch.ones(G, dtype=torch.bool, device=dev)
-        step = torch.zeros(G, dtype=torch.float64, device=dev)
-        n_cols = self.n_steps * bs
+        step = torch.zeros(G, dtype=torch.float64, device=dev)  # Adam steps taken per member
+        n_cols = S * bs
         order = np.zeros((G, n_cols), np.int64)
-        pos_ok = np.arange(n_cols)[None, :] < self.nt[:, None]  # [G, n_cols]
-        n_in_step = np.minimum(np.maximum(self.nt[:, None] - bs * np.arange(self.n_steps)[None, :], 0), bs)
-        n_in_step_dev = torch.from_numpy(n_in_step.T.copy()).to(dev)  # [S, G]
-        valid_dev = torch.from_numpy(pos_ok.reshape(G, self.n_steps, bs).transpose(1, 0, 2).copy()).to(dev)
-        scale_dev = torch.where(valid_dev, 2.0 / n_in_step_dev.clamp(min=1).float()[:, :, None],
-                                torch.zeros((), device=dev))  # [S, G, bs]: 2/n on real rows, 0 on padding
-        has_rows = n_in_step_dev > 0  # [S, G]
+        pos_ok = np.arange(n_cols)[None, :] < self.nt[:, None]  # [G, n_cols]: a real row of the member
+        n_in_step = np.minimum(np.maximum(self.nt[:, None] - bs * np.arange(S)[None, :], 0), bs).T  # [S, G]
+        has_rows = torch.from_numpy(n_in_step > 0).to(dev)
+        scale = np.where(pos_ok.reshape(G, S, bs).transpose(1, 0, 2),
+                         np.float32(2.0) / np.maximum(n_in_step, 1)[:, :, None].astype(np.float32), np.float32(0.0))
+        scale_dev = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32)).to(dev)  # [S, G, bs]
+        # the step buffers _step reads: feature-row indices, (y, scale), (c1, d1, c2, d2, lr)
+        self.idx_buf = torch.zeros(G * bs, dtype=torch.int64, device=dev)
+        self.rows_buf = torch.zeros((2, G, bs), dtype=torch.float32, device=dev)
+        self.coef_buf = torch.zeros((5, G), dtype=torch.float32, device=dev)
+        run_step = self._stepper(mode)
         members = np.arange(G)[:, None]
         for epoch in range(int(cfg.epochs)):
             _epoch_orders(self.seeds, self.nt, epoch, order)
             order[~pos_ok] = 0
-            flat = self.train_flat[members, order]  # [G, n_cols] feature-row index
-            y = self.y_t[members, order]
-            idx_dev = torch.from_numpy(flat.reshape(G, self.n_steps, bs).transpose(1, 0, 2).copy()).to(dev)
-            y_dev = torch.from_numpy(y.reshape(G, self.n_steps, bs).transpose(1, 0, 2).copy()).to(dev)
-            for s in range(self.n_steps):
-                active = running & has_rows[s]
-                x = self.features[idx_dev[s]]  # [G, bs, n_first]
-                acts = self.forward(x, keep=True)
-                g = ((acts[-1][:, :, 0] - y_dev[s]) * scale_dev[s])[:, :, None]  # dLoss/da of the output
-                step = step + active.double()
-                # per-member coefficients: an inactive member's update is exactly the identity
-                # (m * 1 + g * 0, v * 1 + g * 0, W - 0 * ...), so no masking pass is needed
-                on = active[:, None, None]
-                c1 = torch.where(on, _B1, 1.0)
-                d1 = torch.where(on, _ONE_MINUS_B1, 0.0)
-                c2 = torch.where(on, _B2, 1.0)
-                d2 = torch.where(on, _ONE_MINUS_B2, 0.0)
-                lr_t = lr32 * (torch.sqrt(1.0 - ADAM_BETA2 ** step) / (1.0 - ADAM_BETA1 ** step.clamp(min=1.0))).float()
-                lr_t = torch.where(on, lr_t[:, None, None], 0.0)
-                last = self.n_layers - 1
-                for l in reversed(layers):
-                    a_out, a_in = acts[l - self.first + 1], acts[l - self.first]
-                    dz = _selu_grad(g, a_out) if (l < last or cfg.output_activation) else g
-                    if l > self.first:
-                        g = torch.bmm(dz, self.W[l].transpose(1, 2))
-                    gW = torch.baddbmm(self.W[l], a_in.transpose(1, 2), dz, beta=c_l2)  # + 2*l2*W
-                    gb = dz.sum(dim=1)
-                    _adam_(self.W[l], gW, m1[l][0], m2[l][0], c1, d1, c2, d2, lr_t)
-                    _adam_(self.b[l], gb, m1[l][1], m2[l][1], c1[:, :, 0], d1[:, :, 0], c2[:, :, 0], d2[:, :, 0],
-                           lr_t[:, :, 0])
+            flat = self.train_flat[members, order].reshape(G, S, bs).transpose(1, 0, 2)
+            idx_dev = torch.from_numpy(np.ascontiguousarray(flat).reshape(S, G * bs)).to(dev)
+            y = self.y_t[members, order].reshape(G, S, bs).transpose(1, 0, 2)
+            y_dev = torch.from_numpy(np.ascontiguousarray(y)).to(dev)
+            # per-step coefficients; an inactive member's update is the identity (m*1 + g*0, W - 0)
+            on = running[None, :] & has_rows  # [S, G]
+            steps = step[None, :] + torch.cumsum(on.double(), dim=0)
+            step = steps[-1]
+            corr = (torch.sqrt(1.0 - ADAM_BETA2**steps) / (1.0 - ADAM_BETA1 ** steps.clamp(min=1.0))).float()
+            coef = torch.stack([torch.where(on, _B1, 1.0), torch.where(on, _ONE_MINUS_B1, 0.0),
+                                torch.where(on, _B2, 1.0), torch.where(on, _ONE_MINUS_B2, 0.0),
+                                torch.where(on, lr32 * corr, 0.0)], dim=1).float()  # [S, 5, G]
+            for s in range(S):
+                self.idx_buf.copy_(idx_dev[s])
+                self.rows_buf[0].copy_(y_dev[s])
+                self.rows_buf[1].copy_(scale_dev[s])
+                self.coef_buf.copy_(coef[s])
+                run_step()
             # Keras EarlyStopping on val_loss (MSE + regularization), min_delta 0
             monitor = self.val_mse() + self.l2_term()
             epochs_run = torch.where(running, epoch + 1, epochs_run)
@@ -291,13 +335,17 @@ class _Group:
 
 def train_jobs_torch(
     jobs: Sequence[TrainJob], X: np.ndarray, layer_sizes: Sequence[int], config: LearnerConfig,
-    device: str | torch.device | None = None,
+    device: str | torch.device | None = None, mode: str | None = None,
 ) -> list[TrainResult]:
     """Train all members of all ``jobs`` as stacked parameters on ``device``; results in job order.
 
     X: float32 [N, d] descriptor matrix that every job's row indices point into.
     device: "cpu", "cuda" ("cuda:N"); None or "auto": CUDA when torch sees a GPU.
+    mode: how each optimizer step runs (:data:`TORCH_MODES`); None: ``$LABNET_TORCH_MODE``, else "eager".
     """
+    mode = mode or os.environ.get("LABNET_TORCH_MODE", "eager")
+    if mode not in TORCH_MODES:
+        raise ValueError(f"torch engine mode {mode!r}: expected one of {', '.join(TORCH_MODES)}")
     if not jobs:
         return []
     sizes = tuple(int(s) for s in layer_sizes)
@@ -315,7 +363,7 @@ def train_jobs_torch(
         for first in np.unique(members.firsts):
             index = np.flatnonzero(members.firsts == first)
             group = _Group(members, index, int(first), X_dev, sizes, config, dev)
-            params[index], val_mse[index], best_epoch[index], epochs_run[index] = group.train()
+            params[index], val_mse[index], best_epoch[index], epochs_run[index] = group.train(mode)
     results, lo = [], 0
     for job in jobs:
         hi = lo + job.n_members
