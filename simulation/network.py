@@ -16,6 +16,7 @@ import pandas as pd
 
 from labnet.agents import BayesianOptimizationLab, ExplorationLab, LabSpec, RandomSearchLab
 from labnet.models import LearnerConfig, TrainJob, TrainResult, layer_sizes_for, train_jobs
+from labnet.models.engines import trainer_for
 from labnet.models.grouping import train_grouped
 from labnet.models.pool import SourcePool, load_pool
 
@@ -51,7 +52,7 @@ class ExplorationNetwork(mesa.Model):
         seed: the trial seed; initial points depend only on (seed, lab position).
         isolated_candidates: lab → number of from-scratch ensembles; set for the isolated
             baseline (the lab then ignores neighbours).
-        trainer: the training function (default the batched engine; tests may pass the reference).
+        trainer: the training function (default: the learner's engine, :func:`labnet.models.engines.trainer_for`).
         pools: loaded source-model pools by the path a lab's ``spec.pools`` names them with;
             pools not given here are loaded from disk (once per network).
 
@@ -72,14 +73,14 @@ class ExplorationNetwork(mesa.Model):
         learner: LearnerConfig | None = None,
         seed: int = 0,
         isolated_candidates: Mapping[str, int] | None = None,
-        trainer: Trainer = train_jobs,
+        trainer: Trainer | None = None,
         pools: Mapping[str, SourcePool] | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.space = space
         self.learner = learner or LearnerConfig()
         self.topology = topology
-        self.trainer = trainer
+        self.trainer = trainer if trainer is not None else trainer_for(self.learner)
         self.trial_seed = int(seed)
         self.tick = 0
         self._check(labs, topology, isolated_candidates)
@@ -100,7 +101,7 @@ class ExplorationNetwork(mesa.Model):
                     exchange=self.broker, transfers=self.transfer_log, learner=self.learner,
                     layer_sizes=self.layer_sizes,
                     isolated_candidates=None if isolated_candidates is None else isolated_candidates.get(spec.name),
-                    pools=[self._pool(path, spec) for path in spec.pools], trainer=trainer,
+                    pools=[self._pool(path, spec) for path in spec.pools], trainer=self.trainer,
                 )
             lab.measure_initial_points()
         self.datacollector = mesa.DataCollector(

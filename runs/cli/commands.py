@@ -16,6 +16,7 @@ from pathlib import Path
 from labnet.runs.config.scenario import (
     ScenarioError, builtin_scenario_names, resolve, scenario_from_argument,
 )
+from labnet.runs.cli import engine_options
 
 PROG = "labnet"
 EXIT_USAGE = 2
@@ -59,6 +60,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, metavar="S", help="base seed; trial t uses S + t (overrides seed)")
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
+    engine_options.add_engine_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
 
@@ -88,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
+    scenario = engine_options.with_engine_options(scenario, args)
     result = run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
     print(format_summary(result.summary))
     print()
@@ -114,6 +117,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--out", default="labnet-runs", metavar="DIR",
                            help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(reproduce)
+    engine_options.add_engine_options(reproduce)
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
@@ -125,6 +129,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
+    learner = {**(learner or {}), **engine_options.learner_overrides(args)} or None
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),
@@ -196,6 +201,7 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
+    engine_options.add_engine_options(sweep)
     sweep.set_defaults(handler=_sweep)
 
 
@@ -205,6 +211,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     try:
         sweep = load_sweep(args.sweep_file)
+        sweep = engine_options.sweep_with_engine_options(sweep, args)
         result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
                            ray_address=args.ray_address, progress=not args.no_progress)
     except SweepError as exc:
@@ -287,6 +294,7 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
     resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
     _add_moved_data_argument(resume)
     _add_workers_argument(resume)
+    engine_options.add_engine_options(resume)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
 
@@ -300,7 +308,8 @@ def _resume(args: argparse.Namespace) -> int:
     from labnet.runs.execution.tick_stream import StreamError
 
     try:
-        result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
+        result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers,
+                            engine=args.engine, device=args.device)
     except (RunDirError, CheckpointError, StreamError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

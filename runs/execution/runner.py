@@ -53,7 +53,7 @@ from labnet.runs.execution.build import (
 )
 from labnet.runs.reports.plots import plot_best_so_far
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
-from labnet.runs.config.scenario import Scenario, load_scenario, resolve
+from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
 from labnet.runs.execution.threads import limit_threads, threads_per_worker
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
@@ -217,7 +217,8 @@ def _check_workers(workers: object) -> None:
 
 
 def resume_run(
-    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1
+    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1,
+    engine: str | None = None, device: str | None = None,
 ) -> RunResult:
     """Finish an interrupted run: continue every (trial, condition) in progress from its last
     checkpoint, run those not started, and rebuild the tables, summary and plot.
@@ -231,6 +232,9 @@ def resume_run(
         data: the dataset file, if the path recorded in ``RUN_DIR/scenario.yaml`` has moved
             (its content must be unchanged: checkpoints record a fingerprint of the material space).
         workers: local processes, as in :func:`run_scenario` (the result does not depend on it).
+        engine, device: train from here on with this engine / on this device
+            (:func:`labnet.models.engines.with_engine`; None: as recorded). A change is written to
+            ``scenario.yaml``; the engines agree to float32 rounding, not bit for bit.
 
     Raises:
         RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
@@ -243,6 +247,7 @@ def resume_run(
     if not (run_dir / SCENARIO_FILE).is_file():
         raise RunDirError(f"{run_dir}: {SCENARIO_FILE} is missing; cannot resume")
     scenario = resolve(load_scenario(run_dir / SCENARIO_FILE), data=data)
+    scenario = _switch_engine(run_dir, scenario, engine, device)
     setup = _Setup.of(scenario)
     planned = [(t, c.name) for t in range(scenario.trials) for c in setup.conditions]
     if [(r.trial, r.condition) for r in state.runs] != planned or state.horizon_ticks != scenario.horizon_ticks:
@@ -255,6 +260,21 @@ def resume_run(
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
     return _execute(run_dir, setup, state, progress, workers)
+
+
+def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device: str | None) -> Scenario:
+    """The scenario with the learner's engine / device replaced; a change is recorded in scenario.yaml."""
+    from labnet.models.engines import with_engine
+
+    try:
+        learner = with_engine(scenario.learner, engine, device)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    if learner == scenario.learner:
+        return scenario
+    scenario = scenario.model_copy(update={"learner": learner})
+    atomic_write(run_dir / SCENARIO_FILE, lambda tmp: scenario.to_yaml(tmp))
+    return scenario
 
 
 def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
@@ -420,6 +440,7 @@ def _run_condition_durably(
         if saved.extra != label:
             raise RunDirError(f"{checkpoint} belongs to {saved.extra}, expected {label}")
         network = saved.network
+        _use_trainer(network, scenario.learner)
     else:  # not started, or killed before its first checkpoint: from the beginning
         network = build_network(scenario, setup.space, condition, seed, setup.pools)
     run.status, run.last_tick = "in_progress", network.tick - 1
@@ -440,6 +461,18 @@ def _run_condition_durably(
     run.status, run.last_tick = "done", horizon - 1
     report.saved(run)
     checkpoint.unlink(missing_ok=True)
+
+
+def _use_trainer(network: "ExplorationNetwork", learner) -> None:
+    """A restored network trains with ``learner``'s engine (resume may switch it): the network and
+    its labs hold the trainer."""
+    from labnet.models.engines import trainer_for
+
+    trainer = trainer_for(learner)
+    if network.trainer != trainer:
+        for holder in (network, *network.agents):
+            if hasattr(holder, "trainer"):
+                holder.trainer = trainer
 
 
 def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:
