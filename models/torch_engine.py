@@ -353,7 +353,7 @@ def train_jobs_torch(
         raise ValueError(f"descriptor width {X.shape[1]} does not match the network input {sizes[0]}")
     dev = resolve_device(device)
     members = _flatten(jobs, int(layer_offsets(sizes)[-1]))
-    X_dev = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)).to(dev)
+    X_dev = torch.tensor(np.asarray(X, dtype=np.float32)).to(dev)  # a copy: X may be read-only
     n_total = members.theta.shape[0]
     params = np.empty_like(members.theta)
     val_mse = np.zeros(n_total, np.float64)
@@ -396,7 +396,7 @@ def predict_members(
         n_in, n_out, start = sizes[l], sizes[l + 1], int(offsets[l])
         W.append(theta[:, start : start + n_in * n_out].reshape(M, n_in, n_out))
         b.append(theta[:, start + n_in * n_out : start + n_in * n_out + n_out][:, None, :])
-    x_all = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)).to(dev)
+    x_all = torch.tensor(np.asarray(X, dtype=np.float32)).to(dev)
     out = torch.empty((M, X.shape[0]), dtype=torch.float32, device=dev)
     last = len(sizes) - 2
     with torch.inference_mode():
