@@ -352,6 +352,10 @@ def train_jobs_torch(
     if X.shape[1] != sizes[0]:
         raise ValueError(f"descriptor width {X.shape[1]} does not match the network input {sizes[0]}")
     dev = resolve_device(device)
+    if dev.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        raise ValueError("torch.backends.cuda.matmul.allow_tf32 is on: TF32 matmuls round to 10 bits and the "
+                         "torch engine would no longer match the numba engine; set it to False "
+                         "(torch.set_float32_matmul_precision('highest'))")
     members = _flatten(jobs, int(layer_offsets(sizes)[-1]))
     X_dev = torch.tensor(np.asarray(X, dtype=np.float32)).to(dev)  # a copy: X may be read-only
     n_total = members.theta.shape[0]

@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from labnet.models.config import LearnerConfig
@@ -172,6 +173,22 @@ def test_batched_prediction_of_many_ensembles_equals_predict_ensemble(world):
         expected = np.concatenate([predict_ensemble(p, SIZES, X, output_activation) for p in ensembles])
         assert stacked.shape == (8, len(X)) and stacked.dtype == np.float32
         np.testing.assert_allclose(stacked, expected, rtol=0, atol=1e-5)
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (CI); benchmarks/gpu/run_on_h200.sh runs it")
+
+
+@CUDA
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_on_cuda_the_engine_matches_the_numba_engine(world, tick_jobs, tick_results, mode):
+    assert_equivalent(train_jobs_torch(tick_jobs, world[0], SIZES, EARLY, "cuda", mode=mode), tick_results["numba"])
+
+
+@CUDA
+def test_on_cuda_batched_prediction_equals_predict_ensemble(world):
+    params = lecun_normal_params(SIZES, 6, np.random.default_rng(3))
+    np.testing.assert_allclose(predict_members(params, SIZES, world[0], True, "cuda"),
+                               predict_ensemble(params, SIZES, world[0]), rtol=0, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- choosing the engine
