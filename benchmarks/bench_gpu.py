@@ -312,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study-ticks", type=int, help="(b) ticks (default 30; quick 4); 0 skips (b)")
     parser.add_argument("--ba-labs", type=int, help="(c) labs (default 1000; quick 20)")
     parser.add_argument("--ba-ticks", type=int, help="(c) ticks timed (default 2; quick 1); 0 skips (c)")
+    parser.add_argument("--torch-threads", type=int, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the B2 CSV (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="write bench_gpu.md and bench_gpu.json here")
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     args.labs = args.labs or (3 if quick else 30)
     args.epochs = args.epochs or (5 if quick else 100)
     args.study_trials = args.study_trials or 1

@@ -36,7 +36,7 @@ from numba import njit, prange
 
 from .config import LearnerConfig
 from .engine import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, TrainJob, TrainResult, fill_epoch_order
-from .mlp import SELU_ALPHA, SELU_SCALE, layer_offsets
+from .mlp import SELU_ALPHA, SELU_SCALE, kernel_mask, layer_offsets
 
 # the numba engine's float32 constants, exactly (1 - beta computed in float32 as it does)
 _B1 = float(np.float32(ADAM_BETA1))
@@ -134,6 +134,16 @@ def _adam_(p, grad, m1, m2, c1, d1, c2, d2, lr) -> None:
     p.addcdiv_(lr * m1, torch.sqrt(m2).add_(_EPS), value=-1.0)
 
 
+def _layer_views(flat: torch.Tensor, sizes: Sequence[int]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Kernel views [G, n_in, n_out] and bias views [G, n_out] of flat member vectors [G, P]."""
+    kernels, biases = [], []
+    for start, n_in, n_out in zip(layer_offsets(sizes)[:-1], sizes[:-1], sizes[1:]):
+        start = int(start)
+        kernels.append(flat[:, start : start + n_in * n_out].view(-1, n_in, n_out))
+        biases.append(flat[:, start + n_in * n_out : start + n_in * n_out + n_out])
+    return kernels, biases
+
+
 class _Group:
     """The members of one call that share a frozen prefix: their stacked layers, data and state."""
 
@@ -147,14 +157,13 @@ class _Group:
         L = len(self.sizes) - 1
         self.n_layers = L
         offsets = layer_offsets(self.sizes)
-        theta = torch.from_numpy(members.theta[index]).to(device)
-        self.W: list[torch.Tensor] = []
-        self.b: list[torch.Tensor] = []
-        for l in range(L):
-            n_in, n_out = self.sizes[l], self.sizes[l + 1]
-            start = int(offsets[l])
-            self.W.append(theta[:, start : start + n_in * n_out].reshape(-1, n_in, n_out).contiguous())
-            self.b.append(theta[:, start + n_in * n_out : start + n_in * n_out + n_out].contiguous())
+        self.start = int(offsets[first])  # the trainable suffix theta[:, start:]
+        # flat parameters [G, P] as in the numba engine; W_l, b_l (and their gradients) are views
+        self.theta = torch.from_numpy(members.theta[index]).to(device)
+        self.grad = torch.zeros_like(self.theta)
+        self.W, self.b = _layer_views(self.theta, self.sizes)
+        self.gW, self.gb = _layer_views(self.grad, self.sizes)
+        self.kernel = torch.from_numpy(kernel_mask(self.sizes)).to(device).double()
         self.G = len(index)
         self.seeds = members.seeds[index]
         rows_t, self.nt = _pad([members.rows_t[i] for i in index], np.int64)
@@ -183,7 +192,6 @@ class _Group:
         self.train_flat = (rows_t if first == 0 else
                            np.arange(self.G, dtype=np.int64)[:, None] * self.nt_max
                            + np.arange(self.nt_max, dtype=np.int64)[None, :])
-        self.frozen_l2 = sum((self.W[l].double() ** 2).sum(dim=(1, 2)) for l in range(first)) if first else 0.0
 
     def _prefix(self, x: torch.Tensor) -> torch.Tensor:
         """The frozen layers' output: x [G, rows, d] -> [G, rows, n_first]."""
@@ -209,8 +217,7 @@ class _Group:
 
     def l2_term(self) -> torch.Tensor:
         """l2 * sum of squared kernel weights (every layer), float64 [G]."""
-        trainable = sum((self.W[l].double() ** 2).sum(dim=(1, 2)) for l in range(self.first, self.n_layers))
-        return float(self.config.l2) * (self.frozen_l2 + trainable)
+        return float(self.config.l2) * ((self.theta.double() ** 2) * self.kernel).sum(dim=1)
 
     def _step(self) -> None:
         """One optimizer step of every member from the step buffers (idx, y/scale, coefficients).
@@ -230,11 +237,11 @@ class _Group:
             dz = _selu_grad(g, a_out) if (l < last or self.config.output_activation) else g
             if l > self.first:
                 g = torch.bmm(dz, self.W[l].transpose(1, 2))
-            gW = torch.baddbmm(self.W[l], a_in.transpose(1, 2), dz, beta=self.c_l2)  # + 2*l2*W
-            gb = dz.sum(dim=1)
-            _adam_(self.W[l], gW, self.m1[l][0], self.m2[l][0], c1, d1, c2, d2, lr)
-            _adam_(self.b[l], gb, self.m1[l][1], self.m2[l][1], c1[:, :, 0], d1[:, :, 0], c2[:, :, 0],
-                   d2[:, :, 0], lr[:, :, 0])
+            torch.baddbmm(self.W[l], a_in.transpose(1, 2), dz, beta=self.c_l2, out=self.gW[l])  # + 2*l2*W
+            torch.sum(dz, dim=1, out=self.gb[l])
+        # Keras-form Adam on the whole trainable suffix at once
+        _adam_(self.theta[:, self.start :], self.grad[:, self.start :], self.m1, self.m2, c1[:, :, 0], d1[:, :, 0],
+               c2[:, :, 0], d2[:, :, 0], lr[:, :, 0])
 
     def _stepper(self, mode: str):
         """A callable doing one step from the buffers: eager, ``torch.compile``d, or a CUDA graph."""
@@ -263,11 +270,10 @@ class _Group:
         """Train every member; returns (params [G, P], val_mse [G], best_epoch [G], epochs_run [G])."""
         cfg, dev, G = self.config, self.device, self.G
         bs, S = int(cfg.batch_size), self.n_steps
-        layers = range(self.first, self.n_layers)
-        self.m1 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
-        self.m2 = {l: (torch.zeros_like(self.W[l]), torch.zeros_like(self.b[l])) for l in layers}
+        self.m1 = torch.zeros((G, self.theta.shape[1] - self.start), dtype=torch.float32, device=dev)
+        self.m2 = torch.zeros_like(self.m1)
         self.c_l2 = float(np.float32(2.0 * cfg.l2))
-        best = {l: (self.W[l].clone(), self.b[l].clone()) for l in layers}
+        best = self.theta.clone()
         lr32 = float(np.float32(cfg.learning_rate))
         best_val = torch.full((G,), float("inf"), dtype=torch.float64, device=dev)
         best_epoch = torch.zeros(G, dtype=torch.int64, device=dev)
@@ -318,18 +324,13 @@ class _Group:
             best_val = torch.where(improved, monitor, best_val)
             best_epoch = torch.where(improved, epoch, best_epoch)
             wait = torch.where(improved, 0, wait)
-            for l in layers:
-                best[l][0].copy_(torch.where(improved[:, None, None], self.W[l], best[l][0]))
-                best[l][1].copy_(torch.where(improved[:, None], self.b[l], best[l][1]))
+            best.copy_(torch.where(improved[:, None], self.theta, best))
             if epoch > 0:
                 running = running & ~(wait >= int(cfg.patience))
             if not bool(running.any()):
                 break
-        for l in layers:
-            self.W[l].copy_(best[l][0])
-            self.b[l].copy_(best[l][1])
-        params = torch.cat([t.reshape(G, -1) for l in range(self.n_layers) for t in (self.W[l], self.b[l])], dim=1)
-        return (params.cpu().numpy(), self.val_mse().cpu().numpy(), best_epoch.cpu().numpy(),
+        self.theta.copy_(best)
+        return (self.theta.cpu().numpy(), self.val_mse().cpu().numpy(), best_epoch.cpu().numpy(),
                 epochs_run.cpu().numpy())
 
 
