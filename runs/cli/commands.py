@@ -60,7 +60,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, metavar="S", help="base seed; trial t uses S + t (overrides seed)")
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
-    engine_options.add_engine_options(run)
+    engine_options.add_engine_options(run, lockstep=True)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
 
@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
     scenario = engine_options.with_engine_options(scenario, args)
-    result = run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
+    result = run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers,
+                          lockstep=engine_options.lockstep_of(args))
     print(format_summary(result.summary))
     print()
     print(f"run directory: {result.run_dir}")
@@ -294,7 +295,7 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
     resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
     _add_moved_data_argument(resume)
     _add_workers_argument(resume)
-    engine_options.add_engine_options(resume)
+    engine_options.add_engine_options(resume, lockstep=True)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
 
@@ -309,7 +310,7 @@ def _resume(args: argparse.Namespace) -> int:
 
     try:
         result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers,
-                            engine=args.engine, device=args.device)
+                            engine=args.engine, device=args.device, lockstep=engine_options.lockstep_of(args))
     except (RunDirError, CheckpointError, StreamError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

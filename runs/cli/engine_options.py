@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from labnet.runs.config.sweep_spec import Sweep
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--engine`` and ``--device`` to a subcommand's parser (both default to the scenario's)."""
+def add_engine_options(parser: argparse.ArgumentParser, lockstep: bool = False) -> None:
+    """Add ``--engine`` and ``--device`` to a subcommand's parser (both default to the scenario's),
+    and ``--lockstep`` where the subcommand runs a run directory (``run``, ``resume``)."""
     parser.add_argument(
         "--engine", choices=ENGINES, metavar="|".join(ENGINES),
         help="training engine (overrides learner.engine): numba (fused CPU kernel), torch (stacked members on "
@@ -35,6 +36,24 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="where the torch engine runs (overrides learner.device); --device cuda alone selects the torch "
         "engine; default: the scenario's, auto",
     )
+    if lockstep:
+        parser.add_argument(
+            "--lockstep", action="store_true",
+            help="step every (trial, condition) network together in this process, each tick's jobs of all of them "
+            "in one engine call (pays on a GPU); same run directory as without",
+        )
+
+
+def lockstep_of(args: argparse.Namespace) -> bool:
+    """``--lockstep`` (False where the subcommand has none).
+
+    Raises:
+        ScenarioError: ``--lockstep`` with ``--workers`` > 1.
+    """
+    lockstep = bool(getattr(args, "lockstep", False))
+    if lockstep and getattr(args, "workers", 1) != 1:
+        raise ScenarioError(f"--lockstep steps every network in one process; drop --workers {args.workers}")
+    return lockstep
 
 
 def learner_overrides(args: argparse.Namespace) -> dict[str, str]:

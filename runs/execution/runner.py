@@ -172,7 +172,8 @@ class _Setup:
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1
+    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1,
+    lockstep: bool = False,
 ) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
@@ -189,6 +190,9 @@ def run_scenario(
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
         workers: local processes running (trial, condition) runs side by side; 1 = in this process.
+        lockstep: step every (trial, condition) network side by side in this process, each round's
+            jobs of all of them in one engine call (:mod:`labnet.runs.execution.lockstep`; same run
+            directory); needs ``workers == 1``.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -197,7 +201,7 @@ def run_scenario(
     """
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every = {checkpoint_every!r}: expected an integer >= 1")
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     scenario = resolve(scenario)
     setup = _Setup.of(scenario)
     run_dir = make_run_dir(out_dir, scenario.name)
@@ -208,17 +212,19 @@ def run_scenario(
     state.save()
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
-def _check_workers(workers: object) -> None:
+def _check_workers(workers: object, lockstep: bool = False) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
+    if lockstep and workers != 1:
+        raise ValueError(f"workers = {workers}: a lockstep run steps every network in one process; use workers = 1")
 
 
 def resume_run(
     run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1,
-    engine: str | None = None, device: str | None = None,
+    engine: str | None = None, device: str | None = None, lockstep: bool = False,
 ) -> RunResult:
     """Finish an interrupted run: continue every (trial, condition) in progress from its last
     checkpoint, run those not started, and rebuild the tables, summary and plot.
@@ -235,13 +241,14 @@ def resume_run(
         engine, device: train from here on with this engine / on this device
             (:func:`labnet.models.engines.with_engine`; None: as recorded). A change is written to
             ``scenario.yaml``; the engines agree to float32 rounding, not bit for bit.
+        lockstep: continue in lockstep (as in :func:`run_scenario`; the result does not depend on it).
 
     Raises:
         RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
         CheckpointError: a checkpoint cannot be read or the dataset differs from the run's.
         ScenarioError, DataError: the recorded scenario or its dataset cannot be loaded.
     """
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     run_dir = Path(run_dir).expanduser()
     state = RunState.read(run_dir)
     if not (run_dir / SCENARIO_FILE).is_file():
@@ -259,7 +266,7 @@ def resume_run(
         return _result(run_dir, setup, observations, summary, already_finished=True)
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
 def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device: str | None) -> Scenario:
@@ -277,7 +284,9 @@ def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device
     return scenario
 
 
-def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
+def _execute(
+    run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1, lockstep: bool = False
+) -> RunResult:
     """Run every (trial, condition) of ``state`` that is not done, then write the final outputs."""
     scenario = setup.scenario
     horizon = scenario.horizon_ticks
@@ -290,6 +299,8 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
                 todo = [run for run in state.runs if run.status != "done"]
                 runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
+                if lockstep:
+                    from labnet.runs.execution.lockstep import run_in_lockstep as runner
                 for _ in runner(run_dir, setup, state, todo, bar, workers):
                     if any(other.status != "done" for other in state.runs):
                         _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
@@ -420,10 +431,12 @@ def _run_in_worker(run: ConditionRun, checkpoint_every: int) -> None:
 
 
 def _run_condition_durably(
-    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter
+    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter,
+    wrap_trainer: Callable | None = None,
 ) -> None:
     """Run (or continue) one (trial, condition): stream every tick, checkpoint every
-    ``checkpoint_every`` ticks, mark it done."""
+    ``checkpoint_every`` ticks, mark it done. ``wrap_trainer(trainer)``: what the network trains
+    with instead (lockstep batching)."""
     from labnet.simulation.checkpoint import CheckpointError, load_network, save_network
 
     scenario = setup.scenario
@@ -443,6 +456,8 @@ def _run_condition_durably(
         _use_trainer(network, scenario.learner)
     else:  # not started, or killed before its first checkpoint: from the beginning
         network = build_network(scenario, setup.space, condition, seed, setup.pools)
+    if wrap_trainer is not None:
+        _set_trainer(network, wrap_trainer(network.trainer))
     run.status, run.last_tick = "in_progress", network.tick - 1
     report.saved(run)
     checkpoint.parent.mkdir(exist_ok=True)
@@ -470,9 +485,13 @@ def _use_trainer(network: "ExplorationNetwork", learner) -> None:
 
     trainer = trainer_for(learner)
     if network.trainer != trainer:
-        for holder in (network, *network.agents):
-            if hasattr(holder, "trainer"):
-                holder.trainer = trainer
+        _set_trainer(network, trainer)
+
+
+def _set_trainer(network: "ExplorationNetwork", trainer: Callable) -> None:
+    for holder in (network, *network.agents):
+        if hasattr(holder, "trainer"):
+            holder.trainer = trainer
 
 
 def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:
