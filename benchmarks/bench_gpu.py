@@ -334,9 +334,17 @@ def main(argv: list[str] | None = None) -> int:
     space, label = load_world(args.data)
     header = machine(device, label)
     print("\n".join(header), file=sys.stderr, flush=True)
+    def save(rows: list[dict]) -> None:  # after every part, so a run stopped by its time limit keeps what it measured
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "bench_gpu.json").write_text(json.dumps({"machine": header, "rows": rows}, indent=1,
+                                                                default=str), encoding="utf-8")
+
     rows = part_throughput(space, args, device, modes)
+    save(rows)
     if args.study_ticks:
         rows += part_study(args, device, label)
+        save(rows)
     if args.ba_ticks:
         rows += part_ba(args, device)
     load = os.getloadavg()
@@ -356,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "bench_gpu.md").write_text(text, encoding="utf-8")
-        (args.out / "bench_gpu.json").write_text(json.dumps({"machine": header, "rows": rows}, indent=1, default=str),
-                                                 encoding="utf-8")
+        save(rows)
     return 0
 
 
