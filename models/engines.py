@@ -11,18 +11,15 @@ engine (``train_jobs`` itself).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - typing only (grouping imports the numba engine)
     from .config import LearnerConfig
-    from .engine import TrainJob, TrainResult
-
-Trainer = Callable[[Sequence["TrainJob"], np.ndarray, Sequence[int], "LearnerConfig"], list["TrainResult"]]
+    from .grouping import Trainer
 
 
 @lru_cache(maxsize=1)

@@ -481,7 +481,7 @@ def _scaling(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
     from labnet.runs.studies.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
-    from labnet.runs.reports.scaling_report import write_report
+    from labnet.runs.studies.scaling_report import write_report
 
     try:
         if args.bootstrap < 0:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from tqdm.auto import tqdm
 
-from labnet.simulation.checkpoint import atomic_write
+from labnet._files import atomic_write
 from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
 from labnet.runs.execution.build import (
     Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
