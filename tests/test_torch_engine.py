@@ -291,6 +291,9 @@ def test_an_unrunnable_engine_choice_is_a_clear_command_line_error(tmp_path, cap
     scenario_file.write_text(yaml.safe_dump(TINY))
     assert cli.main(["run", str(scenario_file), "--out", str(tmp_path), "--engine", "numba", "--device", "cuda"]) == 2
     assert "learner.device = 'cuda'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli.main(["run", str(scenario_file), "--out", str(tmp_path), "--device", "cuda"]) == 2
+        assert "sees no CUDA GPU" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["run", str(scenario_file), "--engine", "jax"])
 

@@ -16,7 +16,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from labnet.models.config import DEVICES, ENGINES
-from labnet.models.engines import with_engine
+from labnet.models.engines import trainer_for, with_engine
 from labnet.runs.config.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,6 +74,7 @@ def with_engine_options(scenario: Scenario, args: argparse.Namespace) -> Scenari
     engine, device = getattr(args, "engine", None), getattr(args, "device", None)
     try:
         learner = with_engine(scenario.learner, engine, device)
+        trainer_for(learner)  # a device this machine lacks: reported here, before any work
     except ValueError as exc:
         given = " ".join(f"--{name} {value}" for name, value in (("engine", engine), ("device", device)) if value)
         raise ScenarioError(f"{exc} (from {given})") from None

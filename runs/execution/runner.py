@@ -271,10 +271,11 @@ def resume_run(
 
 def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device: str | None) -> Scenario:
     """The scenario with the learner's engine / device replaced; a change is recorded in scenario.yaml."""
-    from labnet.models.engines import with_engine
+    from labnet.models.engines import trainer_for, with_engine
 
     try:
         learner = with_engine(scenario.learner, engine, device)
+        trainer_for(learner)  # a device this machine lacks: reported before any work
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     if learner == scenario.learner:
