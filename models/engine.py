@@ -124,25 +124,30 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the fused kernel
 #
-# Where a step's time goes (one from-scratch member, batch 8, d -> 100 -> 100 -> 10 -> 1) and what
-# this kernel does about it (measured side by side with the previous kernel in
-# benchmarks/bench_engine.py --part b, whose baseline is benchmarks/baseline_engine.py):
+# What a step costs and what this kernel does about it (issue 14 item 3; measured side by side with
+# the previous kernel, kept as benchmarks/baseline_engine.py, by benchmarks/bench_engine.py --part b):
 #
-# * the dense layers stay single calls of BLAS sgemm (np.dot): 8 x 100 x 100 runs at ~100 GFLOP/s
-#   there, which a numba loop (no SLP vectorizer in numba) does not reach;
-# * the first layer is a gather-sum over the few non-zero descriptor fractions of each row (2-3 of
-#   the 16 / 39 composition slots), forward and weight gradient: the descriptors are
-#   composition fractions, so a dense first layer multiplies mostly zeros;
+# * dense layers are single BLAS sgemm calls (``_sgemm``: the ``numba_xxgemm`` entry np.dot uses,
+#   called on flat buffers at offsets): 8 x 100 x 100 runs at ~100 GFLOP/s there, which a numba
+#   loop does not reach (numba runs no SLP vectorizer); the 1-wide output layer is plain loops;
+# * no array views in the step loop: each view costs two atomic reference-count updates, which
+#   were ~15 % of a from-scratch step and ~25 % of a transferred one (perf);
+# * the first layer is a gather-sum over the few non-zero descriptors of each row (composition
+#   fractions: 2-3 of the 16 / 39 slots), forward and weight gradient, when at most
+#   SPARSE_FIRST_LAYER_DENSITY of the member's descriptor entries are non-zero;
 # * SELU uses an inlined Cody-Waite + polynomial exp (``_exp_nonpositive``) that LLVM vectorizes
-#   instead of one libm ``expf`` call per element, and stores its derivative during the forward
-#   pass, so the backward pass needs no second ``exp``;
+#   instead of one libm ``expf`` call per element (~25 % of the previous kernel's time), and keeps
+#   its derivative from the forward pass, so the backward pass needs no second exp;
 # * the per-epoch L2 term of early stopping sums only the trainable kernels (the frozen prefix's
-#   share is a constant computed once) in a vectorized float64 reduction;
-# * Adam runs per layer segment with the L2 coefficient as a scalar, one memory stream fewer.
+#   share is a constant computed once) in a vectorized float64 reduction: the previous kernel
+#   summed all ~15k parameters serially each epoch, most of a transferred member's time;
+# * Adam runs per layer segment with the L2 coefficient as a scalar, its division as a refined
+#   reciprocal estimate (``_adam_update``).
 #
 # Results equal the reference trainer's within the tolerance of tests/test_engine.py; they are not
-# bitwise those of the previous kernel (other summation order in the first layer and the L2 sum,
-# another exp). Every member is still computed by one thread from start to end.
+# bitwise those of the previous kernel (summation order of the first layer and of the L2 sum, the
+# exp, Adam's division). Every member is still computed by one thread from start to end, by code
+# that does not depend on the other members, so results do not depend on threads or grouping.
 
 _CONTRACT = {"nnan", "ninf", "nsz", "contract"}  # FMA contraction: rounding changes at the 1-ulp level only
 
