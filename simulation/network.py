@@ -20,7 +20,8 @@ from labnet.agents.plan import Plan
 from labnet.agents.spec import LabSpec
 from labnet.agents.step_record import step_frame
 from labnet.agents.strategies import lab_class
-from labnet.models import LearnerConfig, TrainResult, layer_sizes_for, train_jobs
+from labnet.models import LearnerConfig, TrainResult, layer_sizes_for
+from labnet.models.engines import trainer_for
 from labnet.models.grouping import Trainer, train_grouped
 from labnet.models.pool import SourcePool, load_pool
 
@@ -46,7 +47,7 @@ class ExplorationNetwork(mesa.Model):
         seed: the trial seed; initial points depend only on (seed, lab position).
         isolated_candidates: lab → number of from-scratch ensembles; set for the isolated
             baseline (the lab then ignores neighbours).
-        trainer: the training function (default the batched engine; tests may pass the reference).
+        trainer: the training function (default: the learner's engine, :func:`labnet.models.engines.trainer_for`).
         pools: loaded source-model pools by the path a lab's ``spec.pools`` names them with;
             pools not given here are loaded from disk (once per network).
 
@@ -68,14 +69,14 @@ class ExplorationNetwork(mesa.Model):
         learner: LearnerConfig | None = None,
         seed: int = 0,
         isolated_candidates: Mapping[str, int] | None = None,
-        trainer: Trainer = train_jobs,
+        trainer: Trainer | None = None,
         pools: Mapping[str, SourcePool] | None = None,
     ) -> None:
         super().__init__(seed=seed)
         self.space = space
         self.learner = learner or LearnerConfig()
         self.topology = topology
-        self.trainer = trainer
+        self.trainer = trainer if trainer is not None else trainer_for(self.learner)
         self.trial_seed = int(seed)
         self.tick = 0
         self._check(labs, topology, isolated_candidates)
@@ -85,7 +86,7 @@ class ExplorationNetwork(mesa.Model):
         self.pools: dict[str, SourcePool] = dict(pools or {})
         context = LabContext(
             space=space, seed=self.trial_seed, exchange=self.broker, transfers=self.transfer_log,
-            learner=self.learner, layer_sizes=self.layer_sizes, trainer=trainer,
+            learner=self.learner, layer_sizes=self.layer_sizes, trainer=self.trainer,
             isolated_candidates=isolated_candidates, load_pool=self._pool,
         )
         for index, spec in enumerate(labs):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from labnet._version import __version__
 from labnet.runs.cli import statistics
+from labnet.runs.cli import engine_options
 from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
@@ -76,6 +77,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, metavar="S", help="base seed; trial t uses S + t (overrides seed)")
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
+    engine_options.add_engine_options(run, lockstep=True)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     statistics.add_until_decided_arguments(run)
     run.set_defaults(handler=_run)
@@ -105,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
+    scenario = engine_options.with_engine_options(scenario, args)
     result = statistics.run_scenario_or_until_decided(scenario, args)
     print(result.report.text())
     print()
@@ -131,6 +134,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--out", default="labnet-runs", metavar="DIR",
                            help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(reproduce)
+    engine_options.add_engine_options(reproduce)
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
@@ -143,6 +147,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
+    learner = {**(learner or {}), **engine_options.learner_overrides(args)} or None
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),
@@ -214,6 +219,7 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
     statistics.add_until_decided_arguments(sweep)
+    engine_options.add_engine_options(sweep)
     sweep.set_defaults(handler=_sweep)
 
 
@@ -223,6 +229,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     try:
         sweep = load_sweep(args.sweep_file)
+        sweep = engine_options.sweep_with_engine_options(sweep, args)
         result = statistics.sweep_or_until_decided(sweep, args)
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -305,6 +312,7 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
     resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
     _add_moved_data_argument(resume)
     _add_workers_argument(resume)
+    engine_options.add_engine_options(resume, lockstep=True)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from labnet.runs.cli.engine_options import lockstep_of
 from typing import Any
 
 
@@ -65,7 +67,8 @@ def run_scenario_or_until_decided(scenario: Any, args: argparse.Namespace) -> An
 
     rule = stopping_rule(args)
     if rule is None:
-        return run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
+        return run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers,
+                            lockstep=lockstep_of(args))
     from labnet.runs.execution.until_decided import run_until_decided
 
     result = run_until_decided(scenario, args.out, rule, progress=not args.no_progress, workers=args.workers)
@@ -98,7 +101,9 @@ def resume_or_continue(args: argparse.Namespace) -> Any:
     from labnet.runs.execution.until_decided import continue_until_decided, is_until_decided
 
     if not is_until_decided(args.run_dir):
-        return resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
+        return resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers,
+                          engine=getattr(args, "engine", None), device=getattr(args, "device", None),
+                          lockstep=lockstep_of(args))
     result = continue_until_decided(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
     print(result.text())
     print()

@@ -203,6 +203,7 @@ class _Setup:
 def run_scenario(
     scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1,
     on_created: Callable[[Path], None] | None = None,
+    lockstep: bool = False,
 ) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
@@ -223,6 +224,9 @@ def run_scenario(
             runs that train); 1 = in this process.
         on_created: called with the run directory once it holds ``scenario.yaml`` and
             ``run_state.json``, before the first trial runs (the until-decided loop records its plan).
+        lockstep: step every (trial, condition) network side by side in this process, each round's
+            jobs of all of them in one engine call (:mod:`labnet.runs.execution.lockstep`; same run
+            directory); needs ``workers == 1``.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -231,7 +235,7 @@ def run_scenario(
     """
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every = {checkpoint_every!r}: expected an integer >= 1")
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     scenario = resolve(scenario)
     setup = _Setup.of(scenario)
     run_dir = make_run_dir(out_dir, scenario.name)
@@ -251,16 +255,19 @@ def run_scenario(
         print(f"labnet: warning: {warning}", file=sys.stderr)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
-def _check_workers(workers: object) -> None:
+def _check_workers(workers: object, lockstep: bool = False) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
+    if lockstep and workers != 1:
+        raise ValueError(f"workers = {workers}: a lockstep run steps every network in one process; use workers = 1")
 
 
 def resume_run(
-    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1
+    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1,
+    engine: str | None = None, device: str | None = None, lockstep: bool = False,
 ) -> RunResult:
     """Finish an interrupted run: continue every (trial, condition) in progress from its last
     checkpoint, run those not started, and rebuild the tables, summary and plot.
@@ -274,18 +281,23 @@ def resume_run(
         data: the dataset file, if the path recorded in ``RUN_DIR/scenario.yaml`` has moved
             (its content must be unchanged: checkpoints record a fingerprint of the material space).
         workers: local processes, as in :func:`run_scenario` (the result does not depend on it).
+        engine, device: train from here on with this engine / on this device
+            (:func:`labnet.models.engines.with_engine`; None: as recorded). A change is written to
+            ``scenario.yaml``; the engines agree to float32 rounding, not bit for bit.
+        lockstep: continue in lockstep (as in :func:`run_scenario`; the result does not depend on it).
 
     Raises:
         RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
         CheckpointError: a checkpoint cannot be read or the dataset differs from the run's.
         ScenarioError, DataError: the recorded scenario or its dataset cannot be loaded.
     """
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     run_dir = Path(run_dir).expanduser()
     state = RunState.read(run_dir)
     if not (run_dir / SCENARIO_FILE).is_file():
         raise RunDirError(f"{run_dir}: {SCENARIO_FILE} is missing; cannot resume")
     scenario = resolve(load_scenario(run_dir / SCENARIO_FILE), data=data)
+    scenario = _switch_engine(run_dir, scenario, engine, device)
     setup = _Setup.of(scenario)
     planned = [(t, c.name) for t in range(scenario.trials) for c in setup.conditions]
     if [(r.trial, r.condition) for r in state.runs] != planned or state.horizon_ticks != scenario.horizon_ticks:
@@ -297,7 +309,7 @@ def resume_run(
         return _result(run_dir, setup, report, already_finished=True)
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
 def extend_trials(run_dir: str | Path, trials: int) -> None:
@@ -328,7 +340,25 @@ def extend_trials(run_dir: str | Path, trials: int) -> None:
             scenario.model_copy(update={"trials": trials}).to_yaml(run_dir / SCENARIO_FILE)
 
 
-def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
+def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device: str | None) -> Scenario:
+    """The scenario with the learner's engine / device replaced; a change is recorded in scenario.yaml."""
+    from labnet.models.engines import trainer_for, with_engine
+
+    try:
+        learner = with_engine(scenario.learner, engine, device)
+        trainer_for(learner)  # a device this machine lacks: reported before any work
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    if learner == scenario.learner:
+        return scenario
+    scenario = scenario.model_copy(update={"learner": learner})
+    atomic_write(run_dir / SCENARIO_FILE, lambda tmp: scenario.to_yaml(tmp))
+    return scenario
+
+
+def _execute(
+    run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1, lockstep: bool = False
+) -> RunResult:
     """Run every (trial, condition) of ``state`` that is not done, then write the final outputs."""
     scenario = setup.scenario
     horizon = scenario.horizon_ticks
@@ -349,6 +379,8 @@ def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, work
                           f"({len(todo)} runs, {usable_cores()} cores; a process needs "
                           f"{MIN_TRAINING_RUNS_PER_PROCESS} runs that train)", file=sys.stderr)
                 runner = _run_serially if processes == 1 else _run_in_processes
+                if lockstep:
+                    from labnet.runs.execution.lockstep import run_in_lockstep as runner
                 with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
                     for _ in finished_runs:
                         if any(other.status != "done" for other in state.runs):
@@ -541,10 +573,12 @@ def _run_in_worker(run: ConditionRun, checkpoint_every: int) -> None:
 
 
 def _run_condition_durably(
-    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter
+    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter,
+    wrap_trainer: Callable | None = None,
 ) -> None:
     """Run (or continue) one (trial, condition): stream every tick, checkpoint every
-    ``checkpoint_every`` ticks, mark it done."""
+    ``checkpoint_every`` ticks, mark it done. ``wrap_trainer(trainer)``: what the network trains
+    with instead (lockstep batching)."""
     from labnet.simulation.checkpoint import CheckpointError, load_network, save_network
 
     scenario = setup.scenario
@@ -561,8 +595,11 @@ def _run_condition_durably(
         if saved.extra != label:
             raise RunDirError(f"{checkpoint} belongs to {saved.extra}, expected {label}")
         network = saved.network
+        _use_trainer(network, scenario.learner)
     else:  # not started, or killed before its first checkpoint: from the beginning
         network = build_network(scenario, setup.space, condition, seed, setup.pools)
+    if wrap_trainer is not None:
+        _set_trainer(network, wrap_trainer(network.trainer))
     run.status, run.last_tick = "in_progress", network.tick - 1
     report.saved(run)
     checkpoint.parent.mkdir(exist_ok=True)
@@ -581,6 +618,22 @@ def _run_condition_durably(
     run.status, run.last_tick = "done", horizon - 1
     report.saved(run)
     checkpoint.unlink(missing_ok=True)
+
+
+def _use_trainer(network: "ExplorationNetwork", learner) -> None:
+    """A restored network trains with ``learner``'s engine (resume may switch it): the network and
+    its labs hold the trainer."""
+    from labnet.models.engines import trainer_for
+
+    trainer = trainer_for(learner)
+    if network.trainer != trainer:
+        _set_trainer(network, trainer)
+
+
+def _set_trainer(network: "ExplorationNetwork", trainer: Callable) -> None:
+    for holder in (network, *network.agents):
+        if hasattr(holder, "trainer"):
+            holder.trainer = trainer
 
 
 def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:
