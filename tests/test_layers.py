@@ -24,6 +24,7 @@ FOLDERS = {"labnet": "labnet", "models": "labnet.models", "environment": "labnet
 FLOORS = (  # (floor, rank): a module may import only modules of a lower rank or of its own floor
     ("labnet._lazy", -1),
     ("labnet._files", -1),
+    ("labnet._version", -1),
     ("labnet.models", 0),
     ("labnet.environment", 0),
     ("labnet.agents", 1),

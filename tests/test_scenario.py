@@ -272,8 +272,10 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
 
 
 def test_cli_scenario_argument_resolution(tmp_path):
-    assert cli.scenario_from_argument(None).name == "default"
-    assert cli.scenario_from_argument("paper_b2").name == "paper_b2"
+    from labnet.runs.config.scenario import scenario_from_argument  # what `labnet run SCENARIO` calls
+
+    assert scenario_from_argument(None).name == "default"
+    assert scenario_from_argument("paper_b2").name == "paper_b2"
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(minimal(name="mine")))
-    assert cli.scenario_from_argument(str(path)).name == "mine"
+    assert scenario_from_argument(str(path)).name == "mine"

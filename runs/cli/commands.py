@@ -1,26 +1,39 @@
 """The ``labnet`` command. Thin: parse arguments, call the library, report errors.
 
 Subcommands: ``run``, ``reproduce`` (a paper's study end to end), ``figures`` (redraw the
-figures and results table of a run directory) and ``resume`` (finish an interrupted run);
-more to come: ``sweep``, ``graph``.
+figures and results table of a run directory), ``resume`` (finish an interrupted run),
+``sweep``, ``graph``, ``scaling``, ``pool`` and ``power``.
 Each subcommand is a ``_add_<name>_command(subparsers)`` that registers its arguments
 and a handler ``(args) -> exit status``.
+
+Start-up is cheap (``labnet --help`` well under a second): this module imports only the
+standard library and light name lists (:mod:`labnet.runs.config.builtins`,
+:mod:`labnet.runs.studies.catalog`, :mod:`labnet.runs.execution.sweep_backends`) at import
+time; every handler imports what it needs (pydantic, pandas, torch, numba, Mesa) when it runs.
+``benchmarks/bench_cli_startup.py`` measures it.
+
+SIGTERM (and SIGHUP) stop the command as Ctrl-C does: a run in progress keeps what it has
+computed and says how to resume it; the exit status is 128 + the signal number (130 for Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from labnet._version import __version__
 from labnet.runs.cli import statistics
-from labnet.runs.config.scenario import (
-    ScenarioError, builtin_scenario_names, resolve, scenario_from_argument,
-)
 from labnet.runs.cli import engine_options
+from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
 EXIT_USAGE = 2
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+"""Signals that stop the command like Ctrl-C (those the platform has)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Simulate networks of autonomous materials-exploration labs that share models.",
+        epilog=f"'{PROG} COMMAND --help' describes a command's arguments.",
     )
-    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_command(subcommands)
     _add_reproduce_command(subcommands)
     _add_figures_command(subcommands)
@@ -71,8 +86,8 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
 def _add_workers_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_positive_int, default=1, metavar="N",
-        help="run (trial, condition) units in N local processes, each with cores/N engine threads; "
-        "same results as 1 (default: %(default)s)",
+        help="run (trial, condition) units in up to N local processes (no more than the cores, nor than one "
+        "per 4 units that train), each with cores/N engine threads; same results as 1 (default: %(default)s)",
     )
 
 
@@ -87,6 +102,8 @@ def _positive_int(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from labnet.runs.config.scenario import resolve, scenario_from_argument
+
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
@@ -99,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
-    from labnet.runs.studies.reproduce import STUDIES
+    from labnet.runs.studies.catalog import STUDIES
 
     studies = ", ".join(STUDIES)
     reproduce = subcommands.add_parser(
@@ -182,8 +199,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
-    from labnet.runs.execution.sweep import DEFAULT_OUT
-    from labnet.runs.execution.sweep_backends import BACKENDS
+    from labnet.runs.execution.sweep_backends import BACKENDS, DEFAULT_OUT
 
     sweep = subcommands.add_parser(
         "sweep",
@@ -366,6 +382,8 @@ def _pool_build(args: argparse.Namespace) -> int:
     from labnet.models.pool_training import PoolArchitecture, PoolTraining
     from labnet.runs.studies.pools import build_pool_for_scenario
 
+    from labnet.runs.config.scenario import resolve, scenario_from_argument
+
     scenario = resolve(scenario_from_argument(args.scenario), data=args.data)
     try:
         architecture = PoolArchitecture(min_depth=args.depths[0], max_depth=args.depths[1],
@@ -500,6 +518,7 @@ def _scaling(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, no traceback)."""
+    from labnet.runs.config.scenario import ScenarioError
     from labnet.runs.studies.reproduce import StudyError
 
     errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError]
@@ -513,14 +532,48 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``labnet`` / ``python -m runs``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``labnet`` / ``python -m labnet.runs``; returns the exit status.
+
+    Without a command: the help, exit status 0. Ctrl-C, SIGTERM and SIGHUP: a one-line message
+    (a run adds what it keeps and how to resume it), exit status 128 + the signal number.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
-        return args.handler(args)
+        with _stop_signals_interrupt():
+            return args.handler(args)
+    except KeyboardInterrupt as exc:
+        name = str(exc.args[0]) if exc.args else "SIGINT"
+        print(f"{PROG}: stopped by {name}" + (" (Ctrl-C)" if name == "SIGINT" else ""), file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # e.g. what a run keeps and how to resume it
+            print(note, file=sys.stderr)
+        return 128 + getattr(signal, name, signal.SIGINT)
     except _user_errors() as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (finished trials are kept in the run directory)", file=sys.stderr)
-        return 130
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While active (main thread only), :data:`STOP_SIGNALS` raise ``KeyboardInterrupt(<signal name>)``
+    in the main thread, so every ``except KeyboardInterrupt`` / ``finally`` of a run cleans up
+    as for Ctrl-C and the process exits normally (no leaked semaphores, no orphaned workers)."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)

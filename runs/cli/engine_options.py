@@ -16,10 +16,9 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from labnet.models.config import DEVICES, ENGINES
-from labnet.models.engines import trainer_for, with_engine
-from labnet.runs.config.scenario import Scenario, ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labnet.runs.config.scenario import Scenario
     from labnet.runs.config.sweep_spec import Sweep
 
 
@@ -50,6 +49,8 @@ def lockstep_of(args: argparse.Namespace) -> bool:
     Raises:
         ScenarioError: ``--lockstep`` with ``--workers`` > 1.
     """
+    from labnet.runs.config.scenario import ScenarioError  # here: `labnet --help` imports no pydantic
+
     lockstep = bool(getattr(args, "lockstep", False))
     if lockstep and getattr(args, "workers", 1) != 1:
         raise ScenarioError(f"--lockstep steps every network in one process; drop --workers {args.workers}")
@@ -65,12 +66,15 @@ def learner_overrides(args: argparse.Namespace) -> dict[str, str]:
     return {"engine": engine or "auto", "device": device or "auto"}
 
 
-def with_engine_options(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+def with_engine_options(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
     """``scenario`` with ``--engine`` / ``--device`` applied to its learner (:func:`with_engine`).
 
     Raises:
         ScenarioError: ``learner.<field> = ...: expected ...`` for a combination that cannot run.
     """
+    from labnet.models.engines import trainer_for, with_engine
+    from labnet.runs.config.scenario import ScenarioError
+
     engine, device = getattr(args, "engine", None), getattr(args, "device", None)
     try:
         learner = with_engine(scenario.learner, engine, device)

@@ -17,7 +17,7 @@ from typing import Any
 
 def add_until_decided_arguments(parser: argparse.ArgumentParser) -> None:
     """``--until-decided [--max-trials N] [--precision OBS] [--spending KIND]``."""
-    from labnet.runs.execution.until_decided import SPENDING_FUNCTIONS
+    from labnet.runs.config.stopping import SPENDING_FUNCTIONS
 
     group = parser.add_argument_group(
         "until decided", "add trials in batches (of the first look's trials) until every comparison (per lab: "

@@ -39,6 +39,7 @@ from pydantic import Field, PrivateAttr, ValidationError, create_model, field_se
 from labnet.agents.spec import LabSpec
 from labnet.models.config import LearnerConfig
 from labnet.runs.config import lab_rules
+from labnet.runs.config.builtins import BUILTIN_DIR, BUILTIN_PACKAGE, builtin_scenario_names
 from labnet.runs.config.datasets import Dataset, SyntheticDataset
 from labnet.runs.config.errors import FieldIssue, ScenarioError, StrictModel, describe, format_validation_error
 from labnet.runs.config.labs import LabConfigBase, LabGeneratorBase, labs_field
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 BASELINES = ("isolated", "random")
-BUILTIN_PACKAGE = "labnet.runs"
-BUILTIN_DIR = "scenarios"
 
 
 class Scenario(StrictModel):
@@ -271,12 +270,6 @@ def validate_scenario(
         return model.model_validate(dict(data), context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, model), label) from None
-
-
-def builtin_scenario_names() -> list[str]:
-    """Names of the scenarios shipped with labnet (``runs/scenarios/*.yaml``)."""
-    folder = resources.files(BUILTIN_PACKAGE).joinpath(BUILTIN_DIR)
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_builtin(name: str = "default") -> Scenario:

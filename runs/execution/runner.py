@@ -27,10 +27,18 @@ rewritten after each one, so an interrupted run keeps everything already compute
 uninterrupted run. Trial t uses seed ``scenario.seed + t`` in every condition (paired
 comparison: same initial points).
 
-With ``workers > 1`` the (trial, condition) runs go to that many spawned processes, each with
-``cores // workers`` engine threads (at least 1). Workers stream and checkpoint their own runs;
+With ``workers > 1`` the (trial, condition) runs go to spawned processes: ``workers`` of them, but
+no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that
+train models (with one left, the runs go serially here, with every core's threads), each with
+``cores // processes`` engine threads (at least 1); the runs that train are submitted first.
+Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
-always assembled in (trial, condition) order. The engine trains each member on one thread, so
+always assembled in (trial, condition) order. The workers die with the parent, even when it is
+killed with SIGKILL, and are stopped at once when it is interrupted (Ctrl-C; SIGTERM in the
+``labnet`` command) or a run fails (:mod:`labnet.runs.execution.processes`).
+
+An interrupted run (``KeyboardInterrupt``) re-raises with a note that names what the run
+directory keeps and the ``labnet resume`` command that finishes it. The engine trains each member on one thread, so
 the run directory is identical to a serial run's. Single-threaded workers also keep their speed
 when other programs share the CPU, where one multi-threaded process stalls at every barrier.
 """
@@ -39,8 +47,10 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,19 +60,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from labnet._files import atomic_write
-from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
-from labnet.runs.reports.run_report import RunReport, build_run_report
 from labnet.runs.execution.build import (
     Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
     thresholds_for,
 )
-from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
+from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
 from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
-from labnet.runs.execution.threads import limit_threads, threads_per_worker
+from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labnet.runs.reports.run_report import RunReport
     from labnet.simulation.network import ExplorationNetwork
 
 STEPS_FILE = "steps.parquet"
@@ -210,7 +219,9 @@ def run_scenario(
         checkpoint_every: ticks between checkpoints (>= 1). With 1 a crash loses at most the
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
-        workers: local processes running (trial, condition) runs side by side; 1 = in this process.
+        workers: at most this many local processes run (trial, condition) runs side by side
+            (no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS`
+            runs that train); 1 = in this process.
         on_created: called with the run directory once it holds ``scenario.yaml`` and
             ``run_state.json``, before the first trial runs (the until-decided loop records its plan).
         lockstep: step every (trial, condition) network side by side in this process, each round's
@@ -235,6 +246,10 @@ def run_scenario(
     state.save()
     if on_created is not None:
         on_created(run_dir)
+    # the reports are imported where they are used: worker processes import this module and
+    # start sooner without them (pandas' plotting, matplotlib, scipy.stats)
+    from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
+
     for warning in degenerate_warnings(threshold_checks(scenario.labs, setup.thresholds, setup.space,
                                                         scenario.threshold_fraction)):
         print(f"labnet: warning: {warning}", file=sys.stderr)
@@ -349,29 +364,96 @@ def _execute(
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
         try:
+            todo = [run for run in state.runs if run.status != "done"]
+            processes = _processes_for(setup, todo, workers)
+            if any(_trains(condition) for condition in setup.conditions):
+                _compile_training_kernel(progress, load_here=processes == 1)
+            tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: no bar is drawn elsewhere
             with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
                       disable=not progress, dynamic_ncols=True) as bar:
                 for run in state.runs:
                     if run.status == "done":
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
-                todo = [run for run in state.runs if run.status != "done"]
-                runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
+                if progress and processes < workers:
+                    print(f"labnet: {processes} process{'es' if processes > 1 else ''} instead of {workers} "
+                          f"({len(todo)} runs, {usable_cores()} cores; a process needs "
+                          f"{MIN_TRAINING_RUNS_PER_PROCESS} runs that train)", file=sys.stderr)
+                runner = _run_serially if processes == 1 else _run_in_processes
                 if lockstep:
                     from labnet.runs.execution.lockstep import run_in_lockstep as runner
-                for _ in runner(run_dir, setup, state, todo, bar, workers):
-                    if any(other.status != "done" for other in state.runs):
-                        _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
+                with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
+                    for _ in finished_runs:
+                        if any(other.status != "done" for other in state.runs):
+                            _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
             steps, report = _write_tables(run_dir, setup, state)
+            from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
+
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
             plot_time_to_threshold(report.observations, run_dir / KM_PNG,
                                    title=f"{scenario.name}: time to target (Kaplan-Meier)")
             state.status = "finished"
             state.save()
-        except KeyboardInterrupt:
-            print(f"labnet: to continue this run: labnet resume {run_dir}", file=sys.stderr)
+        except KeyboardInterrupt as interrupt:
+            interrupt.add_note(_stopped_note(run_dir, state))
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
     return _result(run_dir, setup, report)
+
+
+def _trains(condition: Condition) -> bool:
+    """Whether a condition's labs train models (a random-search condition costs next to nothing)."""
+    return any(lab.strategy == "bo" for lab in condition.labs)
+
+
+MIN_TRAINING_RUNS_PER_PROCESS = 4
+"""A worker process gets at least this many runs that train, else fewer processes (each with more
+engine threads) run them. The engine spreads a tick's training over its threads almost
+perfectly, so one process with 2 threads already keeps 2 cores busy; what processes add is
+each one's start (imports, dataset, kernel load: 4-6 s) and a tail where one process runs its
+last run alone, which is a large share of the work when each process has only a few runs (the
+built-in default study, 4 training runs of 16-22 s serially, 22-43 s on one thread each: 74 s
+serially, 85 s in 2 processes, measured while the machine was shared)."""
+
+
+def _processes_for(setup: _Setup, todo: list[ConditionRun], workers: int) -> int:
+    """Worker processes for the runs ``todo``: at most ``workers`` and the usable cores, and at
+    most one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that train (a random-search run costs
+    next to nothing); 1 = run them here, with every core's engine threads."""
+    by_name = {c.name: c for c in setup.conditions}
+    training = sum(_trains(by_name[run.condition]) for run in todo)
+    return max(1, min(workers, usable_cores(), training // MIN_TRAINING_RUNS_PER_PROCESS))
+
+
+KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
+
+
+def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
+    """Compile the training kernel (or load numba's cache of it) now: before the progress bar,
+    whose estimate then excludes the compile, and before worker processes start, which then load
+    it instead of each compiling it. Says so on stderr when it compiles (``progress``).
+    ``load_here=False`` (the runs go to worker processes): a cached kernel is not loaded here."""
+    from labnet.models.kernel_cache import compile_kernel, kernel_is_cached
+
+    cached = kernel_is_cached()
+    if cached and not load_here:
+        return
+    announce = progress and not cached
+    if announce:
+        print(KERNEL_NOTICE, file=sys.stderr, flush=True)
+    seconds = compile_kernel()
+    if announce:
+        print(f"labnet: compiled in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _stopped_note(run_dir: Path, state: RunState) -> str:
+    """What an interrupted run keeps and how to continue it (two lines). Runs in progress are
+    counted by their checkpoints on disk: ``run_state.json`` may lag a worker's last reports."""
+    finished = sum(run.status == "done" for run in state.runs)
+    started = sum(run.status != "done" and _checkpoint_path(run_dir, run).is_file() for run in state.runs)
+    return (f"labnet: {run_dir} keeps {finished} of {len(state.runs)} (trial, condition) runs finished"
+            + (f" and {started} in progress up to its last checkpoint" if started == 1 else
+               f" and {started} in progress up to their last checkpoints" if started else "")
+            + f"\nlabnet: to continue this run: labnet resume {run_dir}")
 
 
 class _Reporter:
@@ -401,7 +483,7 @@ class _LocalReporter(_Reporter):
 
 def _run_serially(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs one after the other here; yields each finished one."""
     by_name = {c.name: c for c in setup.conditions}
     reporter = _LocalReporter(state, bar)
@@ -413,17 +495,22 @@ def _run_serially(
 
 def _run_in_processes(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs in ``workers`` spawned processes; yields each finished one.
 
     Workers send ("saved", key, status, last_tick) and ("tick", key) messages; only this process
-    writes ``run_state.json``, after the worker has written the checkpoint it describes.
+    writes ``run_state.json``, after the worker has written the checkpoint it describes. The
+    workers die with this process and are stopped at once when it is interrupted or a run fails
+    (:mod:`labnet.runs.execution.processes`); their last messages are then not read, so
+    ``run_state.json`` may lag their checkpoints, which :func:`resume_run` handles.
     """
     threads = threads_per_worker(workers)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
+    messages = multiprocessing.get_context("spawn").Queue()
     by_key = {run.key: run for run in todo}
+    by_name = {c.name: c for c in setup.conditions}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
+    # the runs that train first: the cheap random-search runs then fill the gaps at the end
+    order = sorted(todo, key=lambda run: not _trains(by_name[run.condition]))
 
     def drain(timeout: float) -> None:
         try:
@@ -441,24 +528,20 @@ def _run_in_processes(
         except queue.Empty:
             pass
 
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(run_dir, setup.scenario, threads, messages)) as pool:
-        pending = {pool.submit(_run_in_worker, run, state.checkpoint_every): run for run in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                drain(0.0)
-                for future in finished:
-                    run = pending.pop(future)
-                    future.result()  # a worker's exception surfaces here
-                    drain(0.1)  # its last messages
-                    if run.status != "done":  # the "done" report and the result race: trust the result
-                        run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
-                        state.save()
-                    yield run
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    with worker_pool(workers, _set_up_worker, (run_dir, setup.scenario, threads, messages)) as pool:
+        futures = submit_all(pool, _run_in_worker, [(run, state.checkpoint_every) for run in order])
+        pending = dict(zip(futures, order))
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain(0.0)
+            for future in finished:
+                run = pending.pop(future)
+                future.result()  # a worker's exception surfaces here
+                drain(0.1)  # its last messages
+                if run.status != "done":  # the "done" report and the result race: trust the result
+                    run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
+                    state.save()
+                yield run
 
 
 class _QueueReporter(_Reporter):
@@ -477,8 +560,8 @@ class _QueueReporter(_Reporter):
 _WORKER: dict[str, object] = {}
 
 
-def _start_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
-    """Process-pool initializer: limit engine threads, build the space and conditions once."""
+def _set_up_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
+    """Worker initializer: limit engine threads, build the space and conditions once."""
     limit_threads(threads)
     _WORKER.update(run_dir=run_dir, setup=_Setup.of(scenario), reporter=_QueueReporter(messages))
 
@@ -579,6 +662,8 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
 
 
 def _summaries(setup: _Setup, steps: pd.DataFrame) -> RunReport:
+    from labnet.runs.reports.run_report import build_run_report
+
     scenario = setup.scenario
     return build_run_report(steps, scenario.labs, setup.thresholds, scenario.goals, setup.space,
                             scenario.threshold_fraction, seed=scenario.seed)

@@ -29,6 +29,7 @@ import yaml
 from labnet.runs.execution.runner import OBSERVATIONS_FILE
 from labnet.runs.config.scenario import Scenario
 from labnet.runs.execution.sweep_backends import (
+    DEFAULT_OUT,
     POINT_MARKER,
     PointOutcome,
     PointTask,
@@ -48,7 +49,6 @@ RESULTS_PARQUET = "sweep_results.parquet"
 RESULTS_CSV = "sweep_results.csv"
 COMPARISON_PNG = "topology_comparison.png"
 COMPARISON_CSV = "topology_comparison.csv"
-DEFAULT_OUT = "labnet-sweeps"
 
 OBSERVATION_COLUMNS = ["trial", "condition", "lab", "property", "goal", "threshold",
                        "n_obs_to_threshold", "reached", "n_obs_total"]

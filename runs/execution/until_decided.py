@@ -34,7 +34,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,7 @@ from scipy.stats import norm, t as student_t
 
 from labnet._files import atomic_write
 from labnet.runs.config.scenario import Scenario, ScenarioError, resolve
+from labnet.runs.config.stopping import SPENDING_FUNCTIONS, Spending
 from labnet.runs.execution.run_state import RunDirError
 from labnet.runs.execution.runner import SUMMARY_MD, RunResult, extend_trials, resume_run, run_scenario
 from labnet.runs.reports.analysis import paired_restricted_times
@@ -51,8 +51,6 @@ SEQUENTIAL_CSV = "sequential.csv"
 UNTIL_DECIDED_MD = "until_decided.md"
 PLAN_FORMAT = 1
 
-Spending = Literal["obrien-fleming", "pocock"]
-SPENDING_FUNCTIONS: tuple[str, ...] = ("obrien-fleming", "pocock")
 
 
 @dataclass(frozen=True)

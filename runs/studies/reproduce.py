@@ -44,9 +44,7 @@ from labnet.runs.execution.build import build_space, thresholds_for
 from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
 from labnet.runs.reports.plots import plot_time_to_threshold
 from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
-
-STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
-"""Study name -> module with ``SCENARIO``, ``CITATION``, ``MEAN_OBSERVATIONS_TO_90``, ``PROPERTY_UNITS``."""
+from labnet.runs.studies.catalog import STUDIES
 
 RUN_INFO = "run_info.json"
 RESULTS_CSV = "results.csv"
