@@ -235,7 +235,7 @@ def part_study(args, device: str, label: str) -> list[dict]:
 def part_ba(args, device: str) -> list[dict]:
     from bench_scale import scale_scenario
 
-    from labnet.runs.execution.build import build_space, build_topology
+    from labnet.runs.config.build import build_space, build_topology
     from labnet.simulation import ExplorationNetwork
 
     rows = []

@@ -33,7 +33,7 @@ class LearnerConfig:
             :mod:`labnet.models.torch_engine`) or ``auto``.
         device: where the torch engine runs (:data:`DEVICES`); numba runs on the CPU only.
 
-    ``auto`` is resolved when the config is made (:func:`labnet.models.engines.resolve_engine`):
+    ``auto`` is resolved when the config is made (:func:`labnet.models.devices.resolve_engine`):
     ``engine`` and ``device`` always name what trains, so a resolved scenario records what ran.
     Both engines compute the same results to float32 rounding (tests/test_torch_engine.py).
     """
@@ -99,7 +99,7 @@ class LearnerConfig:
                 raise ValueError(f"learner.{name} = {getattr(self, name)!r}: expected {expected[name]}")
         object.__setattr__(self, "hidden_layers", tuple(int(w) for w in self.hidden_layers))
         if "auto" in (self.engine, self.device):
-            from .engines import resolve_engine  # imports torch only to look for a GPU
+            from .devices import resolve_engine  # imports torch only where an NVIDIA device exists
 
             engine, device = resolve_engine(self.engine, self.device)
             object.__setattr__(self, "engine", engine)

@@ -5,7 +5,7 @@ A trainer has the contract of :func:`labnet.models.engine.train_jobs`:
 :data:`ENGINE_REGISTRY` (name -> factory taking the device); :func:`trainer_for` looks the
 learner's engine up. Trainers are picklable (a network keeps its trainer through checkpoints).
 
-``auto`` (:func:`resolve_engine`): the torch engine on CUDA when torch sees a GPU, the numba
+``auto`` (:func:`labnet.models.devices.resolve_engine`): the torch engine on CUDA when torch sees a GPU, the numba
 engine on the CPU otherwise, so the default on a machine without a GPU is exactly the numba
 engine (``train_jobs`` itself).
 """
@@ -13,36 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from .devices import gpu_available, resolve_engine  # noqa: F401  (resolve_engine re-exported)
 
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (grouping imports the numba engine)
     from .config import LearnerConfig
     from .grouping import Trainer
-
-
-@lru_cache(maxsize=1)
-def gpu_available() -> bool:
-    """Whether torch sees a CUDA GPU (checked once per process)."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def resolve_engine(engine: str, device: str) -> tuple[str, str]:
-    """(engine, device) with ``auto`` replaced by what will run on this machine.
-
-    engine auto: torch when the device is (or resolves to) cuda, else numba. device auto: cuda
-    for the torch engine when a GPU is present, else cpu; always cpu for numba.
-    """
-    if device == "auto":
-        device = "cuda" if engine in ("auto", "torch") and gpu_available() else "cpu"
-    if engine == "auto":
-        engine = "torch" if device == "cuda" else "numba"
-    return engine, device
 
 
 @dataclass(frozen=True)

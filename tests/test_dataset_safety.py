@@ -17,7 +17,7 @@ from labnet.environment import DataError
 from labnet.environment.csv_dataset import read_csv_space
 from labnet.runs.cli import commands as cli
 from labnet.runs.config.scenario import ScenarioError, load_scenario, resolve
-from labnet.runs.execution.build import build_space
+from labnet.runs.config.build import build_space
 from labnet.runs.execution.runner import make_run_dir, resume_run, run_scenario
 from labnet.runs.execution.tick_stream import TickStream
 

@@ -13,7 +13,7 @@ Edits each addition takes (counted as places in the code a developer must touch)
 - **A topology kind: two edits.** (1) A spec class with ``kind: Literal["name"]``, its fields
   and its ``build`` method; (2) its registration (``@register_topology``). Validation (unknown
   fields reported as belonging to another kind, required fields, ``seed`` rules), the
-  ``topology:`` dispatch, the written scenario and :func:`labnet.runs.execution.build.build_topology`
+  ``topology:`` dispatch, the written scenario and :func:`labnet.runs.config.build.build_topology`
   follow from the registry.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from labnet.environment import Topology
 from labnet.runs.config.errors import FieldIssue
 from labnet.runs.config.scenario import ScenarioError, scenario_model, validate_scenario
 from labnet.runs.config.topologies import TOPOLOGY_SPECS, TopologySpec, register_topology, topology_kinds
-from labnet.runs.execution.build import build_topology
+from labnet.runs.config.build import build_topology
 
 
 # --------------------------------------------------------------------------- a new lab field: one edit

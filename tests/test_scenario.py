@@ -243,7 +243,7 @@ def test_check_properties_names_the_lab_and_lists_available():
 def test_unknown_property_against_the_synthetic_world():
     from labnet.environment import synthetic_world
 
-    from labnet.runs.execution.build import build_space
+    from labnet.runs.config.build import build_space
 
     data = minimal(dataset={"kind": "synthetic", "n_candidates": 50, "n_properties": 2})
     scenario = load_scenario(data)

@@ -10,7 +10,7 @@ import yaml
 
 from labnet.environment import Topology
 from labnet.environment.topology_io import SUFFIX_FORMATS, read_topology, write_edge_list, write_graphml
-from labnet.runs.execution.build import LAB_TABLE_COLUMNS, build_topology, lab_table
+from labnet.runs.config.build import LAB_TABLE_COLUMNS, build_topology, lab_table
 from labnet.runs.execution.runner import run_scenario
 from labnet.runs.config.topologies import TOPOLOGY_FILE_SUFFIXES
 from labnet.runs.config.scenario import (

@@ -8,7 +8,7 @@ and a handler ``(args) -> exit status``.
 
 Start-up is cheap (``labnet --help`` well under a second): this module imports only the
 standard library and light name lists (:mod:`labnet.runs.config.builtins`,
-:mod:`labnet.runs.studies.catalog`, :mod:`labnet.runs.execution.sweep_backends`) at import
+:mod:`labnet.runs.reports.catalog`, :mod:`labnet.runs.execution.sweep_backends`) at import
 time; every handler imports what it needs (pydantic, pandas, torch, numba, Mesa) when it runs.
 ``benchmarks/bench_cli_startup.py`` measures it.
 
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
-    from labnet.runs.studies.catalog import STUDIES
+    from labnet.runs.reports.catalog import STUDIES
 
     studies = ", ".join(STUDIES)
     reproduce = subcommands.add_parser(

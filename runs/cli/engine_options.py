@@ -3,7 +3,7 @@
 Registered on ``run``, ``reproduce``, ``resume`` and ``sweep`` by :func:`add_engine_options`; the
 values become a learner override of the resolved scenario (``learner.engine``, ``learner.device``),
 so the run directory's ``scenario.yaml`` records what trained (``auto`` is resolved:
-:func:`labnet.models.engines.resolve_engine`).
+:func:`labnet.models.devices.resolve_engine`).
 
 * ``--engine E`` alone: engine E on its default device (``auto``: CUDA for torch when a GPU is present).
 * ``--device D`` alone: the scenario's torch engine stays torch on D; any other engine becomes

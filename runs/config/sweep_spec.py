@@ -301,7 +301,7 @@ def _check_buildable(scenario: Scenario, checked: dict[str, int]) -> None:
     """
     import dataclasses
 
-    from labnet.runs.execution.build import build_space, build_topology, check_candidates_last
+    from labnet.runs.config.build import build_space, build_topology, check_candidates_last
 
     key = json.dumps([scenario.dataset.model_dump(mode="json"),
                       [dataclasses.asdict(spec) for spec in scenario.lab_specs()]], sort_keys=True, default=str)

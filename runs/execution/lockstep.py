@@ -169,14 +169,15 @@ class _LockedReporter:
             self.reporter.ticked(run)
 
 
-def run_in_lockstep(run_dir: Path, setup, state: RunState, todo: list[ConditionRun], bar, workers: int
-                    ) -> Iterator[ConditionRun]:
+def run_in_lockstep(run_dir: Path, setup, state: RunState, todo: list[ConditionRun], bar, workers: int, *,
+                    run_condition, local_reporter) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs of ``todo`` in lockstep in this process; yields each finished one.
 
-    Same signature as the runner's serial and process runners (``workers`` is 1).
+    Same signature as the runner's serial and process runners (``workers`` is 1), plus the
+    runner's durable single-run function and its progress reporter, passed in by the runner
+    (this module sits below it).
     """
-    from labnet.runs.execution.runner import _LocalReporter, _run_condition_durably
-
+    _run_condition_durably, _LocalReporter = run_condition, local_reporter
     by_name = {c.name: c for c in setup.conditions}
     reporter = _LockedReporter(_LocalReporter(state, bar))
     coordinator = Coordinator(n_live=len(todo))

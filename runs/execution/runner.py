@@ -3,7 +3,7 @@
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
 - ``scenario.yaml``: the resolved scenario (every default filled in);
-- ``labs.csv``: one row per lab (:func:`labnet.runs.execution.build.lab_table`: property, period, community, ...);
+- ``labs.csv``: one row per lab (:func:`labnet.runs.config.build.lab_table`: property, period, community, ...);
 - ``steps.parquet``: one row per observation (:meth:`ExplorationNetwork.step_table`)
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
@@ -53,14 +53,16 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from labnet.runs.reports.run_directory import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE  # noqa: F401  (the run directory's names)
 from labnet._files import atomic_write
-from labnet.runs.execution.build import (
+from labnet.runs.config.build import (
     Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
     thresholds_for,
 )
@@ -74,9 +76,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from labnet.runs.reports.run_report import RunReport
     from labnet.simulation.network import ExplorationNetwork
 
-STEPS_FILE = "steps.parquet"
-TRANSFERS_FILE = "transfers.parquet"
-SCENARIO_FILE = "scenario.yaml"
 LABS_FILE = "labs.csv"
 OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
@@ -151,7 +150,7 @@ def run_condition(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run one condition of one trial in memory (no files); returns (step table, transfer table).
 
-    ``pools``: the labs' loaded source-model pools (:func:`labnet.runs.execution.build.load_lab_pools`); loaded
+    ``pools``: the labs' loaded source-model pools (:func:`labnet.runs.config.build.load_lab_pools`); loaded
     from disk by the network when None.
     """
     network = build_network(scenario, space, condition, seed, pools)
@@ -380,7 +379,10 @@ def _execute(
                           f"{MIN_TRAINING_RUNS_PER_PROCESS} runs that train)", file=sys.stderr)
                 runner = _run_serially if processes == 1 else _run_in_processes
                 if lockstep:
-                    from labnet.runs.execution.lockstep import run_in_lockstep as runner
+                    from labnet.runs.execution.lockstep import run_in_lockstep
+
+                    runner = partial(run_in_lockstep, run_condition=_run_condition_durably,
+                                     local_reporter=_LocalReporter)
                 with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
                     for _ in finished_runs:
                         if any(other.status != "done" for other in state.runs):

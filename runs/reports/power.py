@@ -102,7 +102,7 @@ def paper_effects_of(run_dir: str | Path) -> dict[tuple[str, str], float]:
 
     import yaml
 
-    from labnet.runs.studies.reproduce import STUDIES
+    from labnet.runs.reports.catalog import STUDIES
 
     run_dir = Path(run_dir).expanduser()
     name = None

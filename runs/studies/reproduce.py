@@ -38,22 +38,18 @@ import pandas as pd
 
 from labnet.models.config import LearnerConfig
 from labnet.runs.reports import figures
-from labnet.runs.studies import paper1
+from labnet.runs.reports import paper1
 from labnet.runs.reports.analysis import BUDGETS, compare_conditions, observations_to_threshold, summarize
-from labnet.runs.execution.build import build_space, thresholds_for
-from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
+from labnet.runs.config.build import build_space, thresholds_for
+from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, run_scenario
 from labnet.runs.reports.plots import plot_time_to_threshold
-from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
-from labnet.runs.studies.catalog import STUDIES
+from labnet.runs.config.scenario import Scenario, load_builtin, resolve, validate_scenario
+from labnet.runs.reports.catalog import STUDIES
+from labnet.runs.reports.run_directory import RUN_INFO, RunDirectory, StudyError, read_run_directory  # noqa: F401
 
-RUN_INFO = "run_info.json"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 TRANSFER_COUNTS_CSV = "transfer_counts.csv"
-
-
-class StudyError(ValueError):
-    """A reproduction that cannot start or a run directory that cannot be drawn (bad input)."""
 
 
 @dataclass
@@ -211,41 +207,6 @@ def _write_info(run_dir: Path, info: Mapping[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- drawing a run directory
-
-
-@dataclass
-class RunDirectory:
-    """The parts of a run directory that the figures need."""
-
-    path: Path
-    scenario: Scenario
-    steps: pd.DataFrame
-    transfers: pd.DataFrame
-    info: dict[str, Any]
-
-
-def read_run_directory(run_dir: str | Path) -> RunDirectory:
-    """Read ``scenario.yaml``, ``steps.parquet``, ``transfers.parquet`` (and ``run_info.json``).
-
-    Raises:
-        FileNotFoundError: not a directory, or no ``scenario.yaml``.
-        StudyError: no finished run yet (no ``steps.parquet``).
-    """
-    path = Path(run_dir).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"run directory not found: {path}")
-    if not (path / SCENARIO_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not a labnet run directory (no {SCENARIO_FILE})")
-    if not (path / STEPS_FILE).is_file():
-        raise StudyError(f"{path}: no {STEPS_FILE} yet (no trial x condition has finished); nothing to draw")
-    scenario = load_scenario(path / SCENARIO_FILE)
-    steps = pd.read_parquet(path / STEPS_FILE)
-    transfers = pd.read_parquet(path / TRANSFERS_FILE) if (path / TRANSFERS_FILE).is_file() else pd.DataFrame(
-        columns=["trial", "condition", "tick", "source", "target", "selected"]
-    )
-    info_path = path / RUN_INFO
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    return RunDirectory(path, scenario, steps, transfers, info)
 
 
 def study_of(run: RunDirectory) -> ModuleType | None:

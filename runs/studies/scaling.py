@@ -413,7 +413,7 @@ def load_space(data: str | None = None, scenario: str | None = None) -> tuple[ob
     with ``data`` overriding its file. Neither: the built-in ``sim2real`` scenario's synthetic world
     (properties P0 and its simulated twin P0_sim).
     """
-    from labnet.runs.execution.build import build_space
+    from labnet.runs.config.build import build_space
     from labnet.runs.config.scenario import scenario_from_argument
     from labnet.runs.config.scenario import resolve
 

@@ -2,13 +2,13 @@
 
 Kept apart from :mod:`labnet.runs.studies.reproduce` (the runner, figures, pandas) so that
 listing them costs nothing: the ``labnet`` command's help names them. Each study is a module
-of published numbers (:mod:`labnet.runs.studies.paper1`).
+of published numbers (:mod:`labnet.runs.reports.paper1`).
 """
 from __future__ import annotations
 
 from types import ModuleType
 
-from labnet.runs.studies import paper1
+from labnet.runs.reports import paper1
 
 STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
 """Study name (``labnet reproduce STUDY``) -> module with ``SCENARIO``, ``CITATION``,
