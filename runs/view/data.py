@@ -35,7 +35,7 @@ __all__ = [
     "ViewInputError", "ViewRun", "LabDetail", "read_view_run", "conditions_of", "trials_of", "select_view_rows",
     "tick_range", "layout_positions", "node_table", "property_colors", "edges_at_tick", "edges_in_window",
     "edge_drawing", "transfer_matrix", "property_matrix", "best_so_far_curves", "curve_paths", "lab_detail",
-    "parse_window", "network_frame",
+    "parse_window", "network_frame", "topology_path",
 ]
 
 CHOSEN = "chosen"
@@ -214,13 +214,13 @@ def node_table(labs: pd.DataFrame, positions: Mapping[str, tuple[float, float]])
 
     ``speed`` = 1 / ``period_ticks`` (actions per tick); ``radius`` (drawing units) grows with the
     square root of the speed, so the area is proportional to it; the scale shrinks with the number
-    of labs (about 14 units for a handful, 4 for 1,000).
+    of labs (22 units for the fastest of a handful of labs, 5 for 1,000).
     """
     colors = property_colors(labs)
     period = labs["period_ticks"].astype(float).to_numpy()
     speed = 1.0 / period
     top = float(speed.max()) if len(speed) else 1.0
-    scale = float(np.clip(120.0 / math.sqrt(max(len(labs), 1)), 4.0, 14.0))
+    scale = float(np.clip(160.0 / math.sqrt(max(len(labs), 1)), 4.0, 22.0))
     radius = np.maximum(scale * np.sqrt(speed / top), 2.0)
     table = pd.DataFrame({
         "name": labs["name"].astype(str).to_numpy(),
@@ -264,12 +264,17 @@ def edges_at_tick(transfers: pd.DataFrame, tick: int) -> pd.DataFrame:
     return edges_in_window(transfers, tick, tick)
 
 
-def _curve(x1: float, y1: float, x2: float, y2: float, bend: float = 0.12) -> str:
-    """A quadratic Bezier from (x1, y1) to (x2, y2) bent to the left of its direction, so that
-    the two directions of a pair are two distinct arcs."""
+def _curve(x1: float, y1: float, x2: float, y2: float, end_gap: float = 0.0, bend: float = 0.12) -> str:
+    """A quadratic Bezier from (x1, y1) towards (x2, y2), bent to the left of its direction so that
+    the two directions of a pair are two distinct arcs, stopping ``end_gap`` units short of the
+    target (its node's radius: an arrowhead then shows at the node's rim)."""
     mx, my = (x1 + x2) / 2, (y1 + y2) / 2
     dx, dy = x2 - x1, y2 - y1
     cx, cy = mx - dy * bend, my + dx * bend
+    ex, ey = x2 - cx, y2 - cy
+    norm = math.hypot(ex, ey)
+    if norm > 2 * end_gap > 0:
+        x2, y2 = x2 - ex / norm * end_gap, y2 - ey / norm * end_gap
     return f"M{x1:.1f} {y1:.1f}Q{cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}"
 
 
@@ -283,7 +288,7 @@ def edge_drawing(edges: pd.DataFrame, nodes: pd.DataFrame, limit: int = EDGE_ELE
         maps each state to ONE path holding all its edges (one DOM element per state, so a
         1,000-lab tick stays cheap to draw).
     """
-    where = nodes.set_index("name")[["x", "y"]]
+    where = nodes.set_index("name")[["x", "y", "radius"]]
     known = edges[edges["source"].isin(where.index) & edges["target"].isin(where.index)]
     n_chosen = int((known["state"] == CHOSEN).sum())
     out = {"aggregated": len(known) > limit, "n_chosen": n_chosen, "n_attempted": int(len(known) - n_chosen),
@@ -292,7 +297,7 @@ def edge_drawing(edges: pd.DataFrame, nodes: pd.DataFrame, limit: int = EDGE_ELE
         return out
     xy1 = where.loc[known["source"]].to_numpy()
     xy2 = where.loc[known["target"]].to_numpy()
-    d = [_curve(a[0], a[1], b[0], b[1]) for a, b in zip(xy1, xy2)]
+    d = [_curve(a[0], a[1], b[0], b[1], b[2] + 1.0) for a, b in zip(xy1, xy2)]
     if out["aggregated"]:
         states = known["state"].to_numpy()
         out["paths"] = {state: "".join(p for p, s in zip(d, states) if s == state) for state in (ATTEMPTED, CHOSEN)}
@@ -473,3 +478,11 @@ def lab_detail(steps: pd.DataFrame, transfers: pd.DataFrame, labs: pd.DataFrame,
         choices=choices, candidate_losses=candidate_losses, measurements=measurements,
         sources=by("target", "source"), targets=by("source", "target"),
     )
+
+
+def topology_path(nodes: pd.DataFrame, links: Sequence[tuple[str, str]]) -> str:
+    """The topology's links (each pair once, straight) as ONE SVG path, drawn faint under the lit edges."""
+    where = nodes.set_index("name")[["x", "y"]]
+    pairs = sorted({tuple(sorted((s, t))) for s, t in links if s != t and s in where.index and t in where.index})
+    return "".join(f"M{where.at[a, 'x']:.1f} {where.at[a, 'y']:.1f}L{where.at[b, 'x']:.1f} {where.at[b, 'y']:.1f}"
+                   for a, b in pairs)
