@@ -1,18 +1,25 @@
 """The exploration systems: Mesa agents that measure materials at their own clock speed.
 
-A lab's action is split in two so that a whole tick can be trained in one batched pass:
-``plan_training(tick)`` returns the candidate models (a list of :class:`Candidate`; those with an
-engine task are ensembles to train), the model trains every acting lab's tasks together, then
-``complete_action(tick, results)`` fits the candidates that need no engine (``featurizer_rf``),
-selects the best model, acquires, measures and publishes. Labs reach the broker only through
-``ModelExchange``.
+One action of a lab is a sequence of named steps, with the plan passed as a value
+(docs/algorithm.md, "One action of a BO lab")::
+
+    plan = lab.plan_action(tick)            # plan: split, standardization, candidate models
+    trained = lab.train(plan)               # train: the plan's engine tasks
+    lab.complete_action(plan, trained)      # evaluate, select, acquire (measure + log), publish
+
+:meth:`ExplorationLab.step` runs exactly this for one lab. The network
+(:class:`labnet.simulation.network.ExplorationNetwork`) instead plans every acting lab, trains
+all their plans' engine tasks in ONE batched call (members are independent in the engine, so
+the results are the same), then completes each lab's action.
+
+A lab reaches the world only through the protocols of :mod:`labnet.agents.protocols` (material
+space, oracle, broker, transfer log).
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -29,74 +36,73 @@ from labnet.models import (
     train_jobs,
     validation_split,
 )
-from labnet.models.grouping import EngineTask, Trainer
+from labnet.models.candidate import CandidateModel, EngineEnsemble, TrainingSplit
+from labnet.models.grouping import EngineTask, Trainer, train_grouped
 from labnet.models.pool_selection import score_sources, top_k
-from labnet.models.transfer import EnsemblePredictor, SourceNetwork, finetune_job, fit_featurizer_forest
+from labnet.models.transfer import SourceNetwork
+from labnet.models.transfer_modes.registry import get_transfer_mode
 
-from .neighbour_selection import ScalingNeighbourSelector
+from .candidates import Candidate, NeighbourCandidate, PoolCandidate, ScratchCandidate, TransferCandidate
+from .neighbour_selection import neighbour_selector
+from .plan import ActionPlan, Evaluated, Plan, Standardization
+from .protocols import MaterialView, Measurer, ModelExchange, TransferRecorder
 from .spec import LabSpec
+from .step_record import NO_DECISION, Decision, StepRecord
 
 if TYPE_CHECKING:
-    from labnet.environment.material_space import MaterialSpace
-    from labnet.environment.oracle import Oracle
     from labnet.models.pool import SourcePool
 
 # independent random streams of a lab, each keyed by (seed, lab index, stream, ...)
 STREAM_INITIAL, STREAM_TRAINING, STREAM_RANDOM_SEARCH, STREAM_POOL, STREAM_POOL_RANKING = 0, 1, 2, 4, 5
 # (3 is the network's oracle stream)
-
-
-class ModelExchange(Protocol):
-    """What a lab needs of the broker."""
-
-    def publish(self, lab: str, snapshot: ModelSnapshot) -> None: ...
-
-    def available_for(self, lab: str, tick: int) -> dict[str, ModelSnapshot]: ...
-
-
-class TransferRecorder(Protocol):
-    def record(self, tick, source, target, validation_loss, local_validation_loss, selected,
-               source_property=None, target_property=None) -> None: ...
+SCRATCH_INIT = 1
+"""Subkey of a from-scratch candidate's training stream that draws its initial weights."""
 
 
 @dataclass(frozen=True, eq=False)
-class Candidate:
-    """One candidate model of an action: its label, where it comes from, and how it is trained.
+class LabContext:
+    """What a network gives every lab it builds (a strategy's lab class takes what it needs).
 
     Attributes:
-        label: key in the step log's ``candidate_losses``.
-        source: the lab whose weights it starts from (the lab itself for from-scratch models), or
-            ``pool:<name>#<index>`` for a pool model.
-        kind: "scratch", "transfer" (a neighbour's model) or "pool".
-        source_property: the property the source model predicts.
-        task: the engine job with its architecture and settings (None for featurizer_rf candidates).
-        source_network: the frozen featurizer of a featurizer_rf candidate (None otherwise).
-        forest_seed: random_state of that candidate's forest.
+        space: the candidate materials.
+        seed: the trial seed.
+        exchange: the broker (publish / available_for).
+        transfers: the transfer-event log.
+        learner: hyperparameters shared by all labs.
+        layer_sizes: (d, *hidden, 1) of the labs' own ensembles.
+        trainer: the engine function (the ``transfer_cv`` pool ranking trains through it).
+        isolated_candidates: lab name -> from-scratch ensembles per action (the isolated
+            baseline), or None for the networked condition.
+        load_pool: the loaded, checked source-model pool at a path of ``LabSpec.pools``.
     """
 
-    label: str
-    source: str
-    kind: str
-    source_property: str
-    task: EngineTask | None = None
-    source_network: SourceNetwork | None = None
-    forest_seed: int = 0
-
-    @property
-    def job(self) -> TrainJob | None:
-        return None if self.task is None else self.task.job
+    space: MaterialView
+    seed: int
+    exchange: ModelExchange
+    transfers: TransferRecorder
+    learner: LearnerConfig
+    layer_sizes: tuple[int, ...]
+    trainer: Trainer
+    isolated_candidates: Mapping[str, int] | None
+    load_pool: Callable[[str], "SourcePool"]
 
 
 class ExplorationLab(mesa.Agent):
-    """Shared state of every lab: its spec, its oracle, what it has measured, and its log."""
+    """Shared state of every lab: its spec, its oracle, what it has measured, and its log.
+
+    Attributes:
+        measured: bool [N], materials measured so far.
+        rows, y_observed, y_true: the measured materials in order, their measured and true values.
+        log: one :class:`~labnet.agents.step_record.StepRecord` per observation.
+    """
 
     def __init__(
         self,
         model: mesa.Model,
         spec: LabSpec,
         lab_index: int,
-        space: "MaterialSpace",
-        oracle: "Oracle",
+        space: MaterialView,
+        oracle: Measurer,
         seed: int,
     ) -> None:
         super().__init__(model)
@@ -110,8 +116,14 @@ class ExplorationLab(mesa.Agent):
         self.rows: list[int] = []
         self.y_observed: list[float] = []
         self.y_true: list[float] = []
-        self.log: list[dict] = []
+        self.log: list[StepRecord] = []
         self._truth = space.values(spec.property)
+
+    @classmethod
+    def create(cls, model: mesa.Model, spec: LabSpec, lab_index: int, oracle: Measurer,
+               context: LabContext) -> "ExplorationLab":
+        """The lab of ``spec`` in ``model``, from what the network provides (the strategy registry's constructor)."""
+        return cls(model, spec, lab_index, context.space, oracle, context.seed)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -136,7 +148,8 @@ class ExplorationLab(mesa.Agent):
     def acts_at(self, tick: int) -> bool:
         return self.spec.acts_at(tick)
 
-    def _measure(self, index: int, tick: int, phase: str, **decision) -> None:
+    def measure(self, index: int, tick: int, phase: str, decision: Decision = NO_DECISION) -> None:
+        """Measure material ``index`` with the lab's oracle and log it (one :class:`StepRecord`)."""
         if self.measured[index]:
             raise RuntimeError(f"lab {self.name!r} tried to measure material {index} twice")
         y = float(self.oracle.measure(np.array([index]))[0])
@@ -144,29 +157,13 @@ class ExplorationLab(mesa.Agent):
         self.rows.append(int(index))
         self.y_observed.append(y)
         self.y_true.append(float(self._truth[index]))
-        self.log.append(
-            {
-                "tick": tick,
-                "lab": self.name,
-                "property": self.spec.property,
-                "strategy": self.spec.strategy,
-                "phase": phase,
-                "n_obs": self.n_obs,
-                "material_index": int(index),
-                "material_id": str(self.space.ids[index]),
-                "y_observed": y,
-                "y_true": self.y_true[-1],
-                "best_so_far": self._best(self.y_observed),
-                "best_true_so_far": self._best(self.y_true),
-                "bpm_source": decision.get("bpm_source", ""),
-                "bpm_kind": decision.get("bpm_kind", ""),
-                "bpm_validation_loss": decision.get("bpm_validation_loss", float("nan")),
-                "n_candidates": decision.get("n_candidates", 0),
-                "candidate_losses": json.dumps(decision.get("candidate_losses", {})),
-                "generalization_mse": decision.get("generalization_mse", float("nan")),
-                "neighbours_skipped": decision.get("neighbours_skipped", 0),
-            }
-        )
+        self.log.append(StepRecord.of(
+            decision,
+            tick=tick, lab=self.name, property=self.spec.property, strategy=self.spec.strategy, phase=phase,
+            n_obs=self.n_obs, material_index=int(index), material_id=str(self.space.ids[index]),
+            y_observed=y, y_true=self.y_true[-1],
+            best_so_far=self._best(self.y_observed), best_true_so_far=self._best(self.y_true),
+        ))
 
     def measure_initial_points(self) -> None:
         """The seeded random start (same for every condition of a trial): logged at tick -1."""
@@ -174,32 +171,46 @@ class ExplorationLab(mesa.Agent):
         if n > len(self.space):
             raise ValueError(f"lab {self.name!r}: initial_points = {n} exceeds the {len(self.space)} candidates")
         for index in self.rng(STREAM_INITIAL).choice(len(self.space), size=n, replace=False):
-            self._measure(int(index), tick=-1, phase="initial")
+            self.measure(int(index), tick=-1, phase="initial")
 
     # ------------------------------------------------------------------ the action
-    def plan_training(self, tick: int) -> list[Candidate]:
+    def step(self) -> None:
+        """Mesa's step: the lab's action at the model's current tick, if its clock fires, trained alone."""
+        tick = self.model.tick
+        if self.acts_at(tick):
+            plan = self.plan_action(tick)
+            self.complete_action(plan, self.train(plan))
+
+    def plan_action(self, tick: int) -> Plan:
+        """Plan the action at ``tick`` (nothing to train by default)."""
+        return Plan(tick)
+
+    def train(self, plan: Plan) -> list[TrainResult]:
+        """Train the plan's engine tasks on their own (the network batches every lab's instead)."""
         return []
 
-    def complete_action(self, tick: int, results: Sequence[TrainResult]) -> None:
+    def complete_action(self, plan: Plan, trained: Sequence[TrainResult]) -> None:
+        """Finish the planned action; ``trained`` are the engine results of ``plan.engine_tasks``, in order."""
         raise NotImplementedError
 
 
 class RandomSearchLab(ExplorationLab):
     """Baseline: measures a uniformly random unmeasured candidate at each action."""
 
-    def complete_action(self, tick: int, results: Sequence[TrainResult]) -> None:
+    def complete_action(self, plan: Plan, trained: Sequence[TrainResult]) -> None:
         unmeasured = np.flatnonzero(~self.measured)
-        index = int(self.rng(STREAM_RANDOM_SEARCH, tick).choice(unmeasured))
-        self._measure(index, tick=tick, phase="acquisition")
+        index = int(self.rng(STREAM_RANDOM_SEARCH, plan.tick).choice(unmeasured))
+        self.measure(index, tick=plan.tick, phase="acquisition")
 
 
 class BayesianOptimizationLab(ExplorationLab):
-    """The paper's closed loop (DESIGN.md → core loop): candidates, BPM, UCB, measure, publish.
+    """The paper's closed loop (docs/algorithm.md): plan, train, evaluate, select, acquire, publish.
 
     Candidates: the lab's own from-scratch ensemble (always first), one transferred model per
     in-neighbour that has published, and the ``pool_top_k`` best models of its source-model pools
     (paper 2's shotgun selection, re-ranked every ``spec.pool_every`` actions on the training part
-    of the action's split). Neighbour and pool models are transferred in ``spec.transfer_mode``.
+    of the action's split). Neighbour and pool models are transferred in ``spec.transfer_mode``
+    (an object of :mod:`labnet.models.transfer_modes`).
 
     Args:
         exchange: the broker (publish / available_for).
@@ -210,7 +221,8 @@ class BayesianOptimizationLab(ExplorationLab):
             from-scratch ensembles per action (the isolated baseline). Pools are the lab's own
             and are used in both conditions.
         pools: the loaded pools named by ``spec.pools`` (checked against the material space).
-        trainer: trains the ``transfer_cv`` ranking's fold models (the network's trainer).
+        trainer: trains the lab's tasks in :meth:`train` and the ``transfer_cv`` ranking's fold
+            models (the network's trainer).
     """
 
     def __init__(
@@ -218,8 +230,8 @@ class BayesianOptimizationLab(ExplorationLab):
         model: mesa.Model,
         spec: LabSpec,
         lab_index: int,
-        space: "MaterialSpace",
-        oracle: "Oracle",
+        space: MaterialView,
+        oracle: Measurer,
         seed: int,
         exchange: ModelExchange,
         transfers: TransferRecorder,
@@ -238,153 +250,169 @@ class BayesianOptimizationLab(ExplorationLab):
         self.layer_sizes = tuple(layer_sizes)
         self.isolated_candidates = isolated_candidates
         self.trainer = trainer
+        self.transfer_mode = get_transfer_mode(spec.transfer_mode)
         self.acquisition = UpperConfidenceBound(alpha=learner.ucb_alpha, maximize=self.maximize)
         self.pool_sources: list[SourceNetwork] = [source for pool in pools for source in pool.sources()]
         if self.pool_sources and spec.pool_top_k > len(self.pool_sources):
             raise ValueError(
                 f"lab {spec.name!r}: pool_top_k = {spec.pool_top_k} exceeds the {len(self.pool_sources)} pool models"
             )
-        self.neighbour_selector = (
-            ScalingNeighbourSelector(spec.neighbour_budget, spec.neighbour_retry_every)
-            if spec.neighbour_selection == "scaling" and isolated_candidates is None else None
-        )
-        self._neighbour_rows: dict[str, int] = {}  # neighbour -> training rows of the model planned from it
-        self._neighbours_skipped = 0
+        self.neighbour_selector = neighbour_selector(spec.neighbour_selection, spec.neighbour_budget,
+                                                     spec.neighbour_retry_every)
         self.pool_choice: list[int] = []  # indices into pool_sources, best first
         self.last_pool_scores: np.ndarray | None = None  # CV MSE of every pool source at the last ranking
-        self._actions = 0
-        self._planned: list[Candidate] = []
-        self._split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._standardization = (0.0, 1.0)
-        self.last_bpm_source = ""
+        self.actions_taken = 0
 
-    def _standardize(self) -> tuple[np.ndarray, float, float]:
-        y = np.asarray(self.y_observed, dtype=np.float64)
-        mean, std = float(y.mean()), float(y.std())
-        if not np.isfinite(std) or std < 1e-12:
-            std = 1.0  # all observations equal: centre only
-        return ((y - mean) / std).astype(np.float32), mean, std
+    @classmethod
+    def create(cls, model: mesa.Model, spec: LabSpec, lab_index: int, oracle: Measurer,
+               context: LabContext) -> "BayesianOptimizationLab":
+        isolated = None if context.isolated_candidates is None else context.isolated_candidates.get(spec.name)
+        return cls(
+            model, spec, lab_index, context.space, oracle, context.seed,
+            exchange=context.exchange, transfers=context.transfers, learner=context.learner,
+            layer_sizes=context.layer_sizes, isolated_candidates=isolated,
+            pools=[context.load_pool(path) for path in spec.pools], trainer=context.trainer,
+        )
 
-    def plan_training(self, tick: int) -> list[Candidate]:
-        y_std, mean, std = self._standardize()
-        self._standardization = (mean, std)
+    # ------------------------------------------------------------------ plan
+    def plan_action(self, tick: int) -> ActionPlan:
+        """Standardize, split, and build the action's candidates (ranking the pool when it is due)."""
+        standardization, y = Standardization.of(self.y_observed)
         rows = np.asarray(self.rows, dtype=np.int64)
         train, val = validation_split(len(rows), self.learner.validation_fraction, self.rng(STREAM_TRAINING, tick))
-        split = (rows[train], y_std[train], rows[val], y_std[val])
-        self._split = split
-        k = self.learner.n_members
-
-        def seeds(*key: int) -> np.ndarray:
-            return self.rng(*key).integers(0, 2**63, size=k, dtype=np.uint64)
-
-        def scratch(slot: int, label: str) -> Candidate:
-            params = lecun_normal_params(self.layer_sizes, k, self.rng(STREAM_TRAINING, tick, slot, 1))
-            job = TrainJob(params, *split, seeds(STREAM_TRAINING, tick, slot), 0)
-            return Candidate(label, self.name, "scratch", self.spec.property,
-                             task=EngineTask(job, self.layer_sizes, self.learner))
-
-        candidates = [scratch(0, self.name)]
+        split = TrainingSplit(rows[train], y[train], rows[val], y[val])
+        candidates: list[Candidate] = [self._scratch(tick, 0, self.name, split)]
+        skipped = 0
         if self.isolated_candidates is not None:
-            candidates += [scratch(slot, f"{self.name}#{slot + 1}") for slot in range(1, self.isolated_candidates)]
+            candidates += [self._scratch(tick, slot, f"{self.name}#{slot + 1}", split)
+                           for slot in range(1, self.isolated_candidates)]
         else:
-            available = self.exchange.available_for(self.name, tick)
-            rows_of = {source: snapshot.n_train for source, snapshot in available.items()}
-            tried = set(rows_of if self.neighbour_selector is None else self.neighbour_selector.choose(rows_of, self._actions))
-            self._neighbour_rows = {source: rows_of[source] for source in tried}
-            self._neighbours_skipped = len(available) - len(tried)
-            # slots count every available neighbour, so a neighbour's candidate does not depend on which others are tried
-            for slot, (source, snapshot) in enumerate(available.items(), 1):
-                if source not in tried:
-                    continue
+            neighbours, skipped = self._neighbour_candidates(tick, split)
+            candidates += neighbours
+        candidates += self._pool_candidates(tick, split)
+        plan = ActionPlan(tick, self.actions_taken, split, standardization, tuple(candidates), skipped)
+        self.actions_taken += 1
+        return plan
+
+    def _scratch(self, tick: int, slot: int, label: str, split: TrainingSplit) -> ScratchCandidate:
+        """A from-scratch ensemble; its weights and shuffle seeds keyed by (tick, slot)."""
+        k = self.learner.n_members
+        params = lecun_normal_params(self.layer_sizes, k, self.rng(STREAM_TRAINING, tick, slot, SCRATCH_INIT))
+        seeds = self.rng(STREAM_TRAINING, tick, slot).integers(0, 2**63, size=k, dtype=np.uint64)
+        job = TrainJob(params, split.train_rows, split.y_train, split.val_rows, split.y_val, seeds, 0)
+        model = EngineEnsemble(EngineTask(job, self.layer_sizes, self.learner))
+        return ScratchCandidate(label, self.name, self.spec.property, model)
+
+    def _neighbour_candidates(self, tick: int, split: TrainingSplit) -> tuple[list[NeighbourCandidate], int]:
+        """One candidate per published neighbour model the selector tries, and how many were skipped.
+
+        Slots count every available neighbour, so a neighbour's candidate does not depend on which
+        others are tried.
+        """
+        available = self.exchange.available_for(self.name, tick)
+        rows_of = {source: snapshot.n_train for source, snapshot in available.items()}
+        tried = set(self.neighbour_selector.choose(rows_of, self.actions_taken))
+        candidates = []
+        for slot, (source, snapshot) in enumerate(available.items(), 1):
+            if source in tried:
                 network = SourceNetwork(source, snapshot.property, snapshot.params, snapshot.layer_sizes,
                                         self.learner.output_activation)
-                candidates.append(self._transferred(network, "transfer", (STREAM_TRAINING, tick, slot), split))
-        if self.pool_sources:
-            if self._actions % self.spec.pool_every == 0:
-                self._rank_pool(tick, split)
-            for i in self.pool_choice:
-                candidates.append(self._transferred(self.pool_sources[i], "pool", (STREAM_POOL, tick, i), split))
-        self._actions += 1
-        self._planned = candidates
+                model = self._transferred(network, split, (STREAM_TRAINING, tick, slot))
+                candidates.append(NeighbourCandidate(source, source, snapshot.property, model, rows_of[source]))
+        return candidates, len(available) - len(tried)
+
+    def _pool_candidates(self, tick: int, split: TrainingSplit) -> list[PoolCandidate]:
+        """The ``pool_top_k`` best pool models, re-ranked every ``pool_every`` actions."""
+        if not self.pool_sources:
+            return []
+        if self.actions_taken % self.spec.pool_every == 0:
+            self._rank_pool(tick, split)
+        candidates = []
+        for i in self.pool_choice:
+            source = self.pool_sources[i]
+            model = self._transferred(source, split, (STREAM_POOL, tick, i))
+            candidates.append(PoolCandidate(source.label, source.label, source.property, model))
         return candidates
 
-    def _transferred(self, source: SourceNetwork, kind: str, key: tuple[int, ...], split) -> Candidate:
-        """The candidate built from ``source`` in the lab's transfer mode; random draws keyed by ``key``."""
-        mode = self.spec.transfer_mode
-        if mode == "featurizer_rf":
-            forest_seed = int(self.rng(*key, 3).integers(0, 2**32))
-            return Candidate(source.label, source.label, kind, source.property, source_network=source,
-                             forest_seed=forest_seed)
-        seeds = self.rng(*key).integers(0, 2**63, size=self.learner.n_members, dtype=np.uint64)
-        job, config = finetune_job(source, mode, self.learner, *split, seeds)
-        return Candidate(source.label, source.label, kind, source.property,
-                         task=EngineTask(job, source.layer_sizes, config))
+    def _transferred(self, source: SourceNetwork, split: TrainingSplit, key: tuple[int, ...]) -> CandidateModel:
+        """The candidate model built from ``source`` in the lab's transfer mode; random draws keyed by ``key``."""
+        return self.transfer_mode.candidate_model(source, self.learner, split, lambda *sub: self.rng(*key, *sub))
 
-    def _rank_pool(self, tick: int, split) -> None:
+    def _rank_pool(self, tick: int, split: TrainingSplit) -> None:
         """Shotgun selection: CV-score every pool model on the training part of this action's split."""
-        train_rows, y_train, _, _ = split
         scores = score_sources(
-            self.pool_sources, self.space.descriptors, train_rows, y_train, self.spec.transfer_mode, self.learner,
-            scoring=self.spec.pool_scoring, n_folds=self.spec.pool_cv_folds,
+            self.pool_sources, self.space.descriptors, split.train_rows, split.y_train, self.transfer_mode,
+            self.learner, scoring=self.spec.pool_scoring, n_folds=self.spec.pool_cv_folds,
             rng=self.rng(STREAM_POOL_RANKING, tick), trainer=self.trainer,
         )
         self.last_pool_scores = scores
         self.pool_choice = top_k(scores, self.spec.pool_top_k)
 
-    def complete_action(self, tick: int, results: Sequence[TrainResult]) -> None:
-        """Finish the action; ``results`` are the engine results of the planned candidates that
-        have an engine task, in plan order."""
-        candidates, self._planned = self._planned, []
-        n_tasks = sum(c.task is not None for c in candidates)
-        if len(results) != n_tasks:
-            raise RuntimeError(f"lab {self.name!r}: {n_tasks} candidate ensembles planned, {len(results)} trained")
-        assert self._split is not None
-        trained = iter(results)
-        losses, predictors = [], []
-        for cand in candidates:
-            if cand.task is not None:
-                result = next(trained)
-                losses.append(result.validation_loss)
-                predictors.append(EnsemblePredictor(result.params, cand.task.layer_sizes, cand.task.config.output_activation))
-            else:
-                forest = fit_featurizer_forest(cand.source_network, self.space.descriptors, *self._split,
-                                               self.learner.rf_trees, cand.forest_seed)
-                losses.append(forest.validation_loss)
-                predictors.append(forest)
-        best = select_best(losses)
-        chosen = candidates[best]
-        local_loss = losses[0]
-        if self.neighbour_selector is not None:
-            for cand, loss in zip(candidates, losses):
-                if cand.kind == "transfer":
-                    self.neighbour_selector.record(cand.source, self._neighbour_rows[cand.source],
-                                                   loss / max(local_loss, 1e-12), self._actions - 1)
-        for cand, loss in zip(candidates, losses):
-            if cand.kind in ("transfer", "pool"):
+    # ------------------------------------------------------------------ train
+    def train(self, plan: ActionPlan) -> list[TrainResult]:
+        tasks = plan.engine_tasks
+        return train_grouped(tasks, self.space.descriptors, self.trainer) if tasks else []
+
+    # ------------------------------------------------------------------ complete
+    def complete_action(self, plan: ActionPlan, trained: Sequence[TrainResult]) -> None:
+        """Evaluate every candidate, select the BPM, acquire by UCB (measure and log), publish the ENM."""
+        evaluated = self.evaluate(plan, trained)
+        best = self.select(plan, evaluated)
+        index, decision = self.acquire(plan, evaluated, best)
+        self.measure(index, tick=plan.tick, phase="acquisition", decision=decision)
+        self.publish(plan, trained[0])
+
+    def evaluate(self, plan: ActionPlan, trained: Sequence[TrainResult]) -> list[Evaluated]:
+        """Fit every candidate (engine results in plan order; other models fitted here) and score it
+        on the plan's validation split."""
+        n_tasks = len(plan.engine_tasks)
+        if len(trained) != n_tasks:
+            raise RuntimeError(f"lab {self.name!r}: {n_tasks} candidate ensembles planned, {len(trained)} trained")
+        results = iter(trained)
+        return [
+            Evaluated(c, c.model.fit(next(results) if c.engine_task is not None else None,
+                                     self.space.descriptors, plan.split))
+            for c in plan.candidates
+        ]
+
+    def select(self, plan: ActionPlan, evaluated: Sequence[Evaluated]) -> Evaluated:
+        """The BPM (lowest validation loss; ties to the lab's own ENM). Every transferred candidate
+        goes to the transfer log, and neighbour tries to the neighbour selector."""
+        best = evaluated[select_best([e.validation_loss for e in evaluated])]
+        local_loss = evaluated[0].validation_loss
+        for e in evaluated:
+            if isinstance(e.candidate, NeighbourCandidate):
+                self.neighbour_selector.record(e.candidate.source, e.candidate.source_rows,
+                                               e.validation_loss / max(local_loss, 1e-12), plan.action)
+        for e in evaluated:
+            if isinstance(e.candidate, TransferCandidate):
                 self.transfers.record(
-                    tick, cand.source, self.name, loss, local_loss, cand is chosen,
-                    source_property=cand.source_property, target_property=self.spec.property,
+                    plan.tick, e.candidate.source, self.name, e.validation_loss, local_loss, e is best,
+                    source_property=e.candidate.source_property, target_property=self.spec.property,
                 )
-        mean, std = self._standardization
-        mu, sigma = predictors[best].predict(self.space.descriptors)
+        return best
+
+    def acquire(self, plan: ActionPlan, evaluated: Sequence[Evaluated], best: Evaluated) -> tuple[int, Decision]:
+        """The unmeasured material with the highest UCB under the BPM, and the decision to log with it."""
+        mu, sigma = best.fitted.predictor.predict(self.space.descriptors)
         unmeasured = ~self.measured
-        truth_std = (self._truth - mean) / std
+        truth_std = plan.standardization.apply(self._truth)
         generalization = float(np.mean((mu[unmeasured] - truth_std[unmeasured]) ** 2))
         index = argmax_unmeasured(self.acquisition(mu, sigma), self.measured)
-        self.last_bpm_source = chosen.source
-        self._measure(
-            index, tick=tick, phase="acquisition",
-            bpm_source=chosen.source, bpm_kind=chosen.kind, bpm_validation_loss=losses[best],
-            n_candidates=len(candidates), candidate_losses={c.label: l for c, l in zip(candidates, losses)},
-            generalization_mse=generalization, neighbours_skipped=self._neighbours_skipped,
+        decision = Decision(
+            bpm_source=best.candidate.source, bpm_kind=best.candidate.kind, bpm_validation_loss=best.validation_loss,
+            n_candidates=len(evaluated), candidate_losses={e.candidate.label: e.validation_loss for e in evaluated},
+            generalization_mse=generalization, neighbours_skipped=plan.neighbours_skipped,
         )
-        # publish the from-scratch ENM (not the BPM), trained on the data before this measurement
-        enm = results[0]
+        return index, decision
+
+    def publish(self, plan: ActionPlan, own: TrainResult) -> None:
+        """Publish the lab's from-scratch ENM (not the BPM), trained on the data before this measurement."""
         self.exchange.publish(
             self.name,
             ModelSnapshot(
-                owner=self.name, property=self.spec.property, tick=tick, n_train=len(candidates[0].job.train_rows),
-                validation_loss=enm.validation_loss, params=enm.params, layer_sizes=self.layer_sizes,
-                y_mean=mean, y_std=std,
+                owner=self.name, property=self.spec.property, tick=plan.tick, n_train=len(plan.split.train_rows),
+                validation_loss=own.validation_loss, params=own.params, layer_sizes=self.layer_sizes,
+                y_mean=plan.standardization.mean, y_std=plan.standardization.std,
             ),
         )

@@ -27,14 +27,14 @@ bootstrap CIs for analysis, but it costs ~30 ms per fit, more than the training 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from types import MappingProxyType
+from typing import Protocol
 
 import numpy as np
 
-NeighbourSelection = Literal["all", "scaling"]
-NEIGHBOUR_SELECTIONS: tuple[str, ...] = ("all", "scaling")
+from labnet.models.choices import NEIGHBOUR_SELECTIONS, NeighbourSelection  # noqa: F401  (declared once, light; re-exported)
 MIN_FIT_SIZES = 4
 """Distinct neighbour sizes needed before the power law is fitted (it has 3 parameters)."""
 ALPHA_GRID = np.linspace(0.0, 2.0, 41)
@@ -44,6 +44,28 @@ KAPPA = 1.0
 """Width of the lower confidence bound, in standard errors."""
 DEFAULT_SPREAD = 0.5
 """Spread of log ratios assumed until 8 residuals are known (measured: 0.5-0.6 in the Sim2Real network)."""
+
+
+class NeighbourSelector(Protocol):
+    """Which published neighbour models a lab tries at an action, and what it learns from each try."""
+
+    def choose(self, available: Mapping[str, int], action: int) -> list[str]:
+        """Names from ``available`` (name -> training rows of its current model) to try, in its order."""
+        ...
+
+    def record(self, source: str, n_source: int, ratio: float, action: int) -> None:
+        """One try: the loss ratio (transferred / own) of ``source``'s model trained on ``n_source`` rows."""
+        ...
+
+
+class AllNeighbours:
+    """``all`` (paper 1): every published neighbour model at every action; learns nothing."""
+
+    def choose(self, available: Mapping[str, int], action: int) -> list[str]:
+        return list(available)
+
+    def record(self, source: str, n_source: int, ratio: float, action: int) -> None:
+        return None
 
 
 @dataclass
@@ -148,3 +170,22 @@ def _fit(n: list[int], log_ratio: list[float]) -> tuple[tuple[float, float, floa
     D, alpha, c = float(np.exp(log_D[ci, ai])), float(ALPHA_GRID[ai]), float(C[ci])
     fitted = np.log(D * sizes ** -alpha + c)
     return (D, alpha, c), list(values - fitted)
+
+
+NEIGHBOUR_SELECTORS: Mapping[str, Callable[[int, int], NeighbourSelector]] = MappingProxyType({
+    "all": lambda budget, retry_every: AllNeighbours(),
+    "scaling": ScalingNeighbourSelector,
+})
+"""Every neighbour selection by name (keys: :data:`NEIGHBOUR_SELECTIONS`): ``(budget, retry_every)`` -> selector."""
+
+
+def neighbour_selector(selection: str, budget: int, retry_every: int) -> NeighbourSelector:
+    """The selector of ``selection`` ("all" or "scaling") with the lab's budget and retry period.
+
+    Raises:
+        ValueError: an unknown selection; the message lists the known ones.
+    """
+    make = NEIGHBOUR_SELECTORS.get(selection)
+    if make is None:
+        raise ValueError(f"neighbour_selection = {selection!r}: expected one of {', '.join(NEIGHBOUR_SELECTORS)}")
+    return make(budget, retry_every)

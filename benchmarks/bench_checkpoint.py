@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from labnet.simulation.checkpoint import save_network, space_fingerprint  # noqa: E402
-from labnet.runs.execution.build import build_space, build_topology, make_conditions  # noqa: E402
+from labnet.runs.config.build import build_space, build_topology, make_conditions  # noqa: E402
 from labnet.runs.execution.run_state import RunState  # noqa: E402
 from labnet.runs.execution.runner import build_network  # noqa: E402
 from labnet.runs.config.scenario import load_builtin, load_scenario, resolve, validate_scenario  # noqa: E402

@@ -4,6 +4,7 @@ Run from the repository root (or anywhere)::
 
     python benchmarks/bench_engine.py                  # full run, ~3-5 min on 2 cores; writes docs/benchmarks/engine.md
     python benchmarks/bench_engine.py --quick          # smoke check, < 60 s; prints only (unless --out is given)
+    python benchmarks/bench_engine.py --part b         # only the tick: the new kernel beside the baseline kernel
     python benchmarks/bench_engine.py --data PATH      # another B2 CSV (default ../shared/data/b2/B2_20220520_full.csv)
 
 If the B2 file is missing, part (a) says so and uses ``environment.synthetic_world(16908, 39)``.
@@ -30,7 +31,10 @@ Rows of the table
     candidates of 10 members each): all labs' jobs in one ``train_jobs`` call vs one call per lab;
     member-optimizer-steps per second; achieved GFLOP/s (2*n_in*n_out per row per trainable
     layer forward, x3 for forward+backward on training rows, x1 for the per-epoch validation
-    forward) beside the machine's dense float32 matmul rate (torch and numpy).
+    forward) beside the machine's dense float32 matmul rate (torch and numpy). The kernel before issue 14
+    item 3 (``benchmarks/baseline_engine.py``) runs on the same jobs, its calls alternating with the
+    new kernel's ("kernel speed-up" rows: all members, and the from-scratch and transferred ones
+    apart), with the largest parameter difference between the two.
 (c) a full paper trial: measured by ``benchmarks/bench_paper_trial.py`` (which also projects the
     reference from a cost it measures in its own run); this table repeats that measurement and
     projects the reference's cost from (a)'s per-member-step cost x the trial's optimizer steps.
@@ -75,6 +79,11 @@ from labnet.models.mlp import MLP, layer_sizes_for, lecun_normal_params, predict
 from labnet.models.reference import train_jobs_reference  # noqa: E402
 from labnet.models.selection import select_best, validation_split  # noqa: E402
 
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+from baseline_engine import train_jobs_baseline  # noqa: E402  (today's kernel before issue 14 item 3)
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared/data/b2/B2_20220520_full.csv"
 DEFAULT_OUT = REPO_ROOT / "docs/benchmarks/engine.md"
 B2_PROPERTY = "Tc"
@@ -83,6 +92,8 @@ B2_SOURCE_PROPERTIES = ("M", "Sp")  # the two neighbours whose from-scratch ense
 TARGET_ENGINE_STEP_S = 1.0
 TARGET_SPEEDUP = 50.0
 TARGET_FUSION_GAIN = 2.0
+TARGET_KERNEL_SPEEDUP = 2.0  # issue 14 item 3: new kernel vs the baseline kernel, member-optimizer-steps per second
+TARGET_MATMUL_SHARE = 0.5  # ... aiming at half of the machine's dense float32 matmul rate
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class Settings:
     reference_scratch_members: int = 2
     reference_transfer_members: int = 2
     engine_repeats: int = 5
+    kernel_repeats: int = 5  # interleaved (baseline, new) pairs in part (b); medians of each
     n_labs: int = 30
     lab_observations: tuple[int, int] = (20, 100)
     lab_candidates: tuple[int, int] = (2, 4)
@@ -109,7 +121,7 @@ class Settings:
     def quick_settings(cls) -> "Settings":
         return cls(
             epochs=10, n_members=4, reference_scratch_members=1, reference_transfer_members=1, engine_repeats=2,
-            n_labs=8, lightning_epochs=10, compile_epochs=10, run_torch_compile=False, run_cold_jit=False,
+            kernel_repeats=3, n_labs=8, lightning_epochs=10, compile_epochs=10, run_torch_compile=False, run_cold_jit=False,
             matmul_size=1024, quick=True,
         )
 
@@ -789,6 +801,7 @@ def bench_tick(settings: Settings, report: Report) -> None:
     )
     flops = sum(job_flops(j, r, sizes) for j, r in zip(all_jobs, results))
     gf_torch, gf_numpy = matmul_gflops(settings.matmul_size)
+    bench_kernel_vs_baseline(all_jobs, X, sizes, config, settings, gf_numpy, report)
     report.add(part, f"engine, all {len(labs)} labs in one train_jobs call", seconds(t_fused), "",
                f"{len(all_jobs)} ensembles, {n_members} members")
     report.add(part, "engine, one train_jobs call per lab", seconds(t_by_lab))
@@ -808,6 +821,64 @@ def bench_tick(settings: Settings, report: Report) -> None:
                f"{torch.get_num_threads()} threads")
     report.add(part, f"machine dense float32 matmul ({settings.matmul_size}^2), numpy", f"{gf_numpy:.1f} GFLOP/s")
     report.add(part, "peak memory, fused tick", memory.text())
+
+
+def tick_steps(jobs: Sequence[TrainJob], results: Sequence[TrainResult], batch_size: int) -> int:
+    """Member-optimizer-steps actually run (early stopping included)."""
+    return sum(int((r.epochs_run * math.ceil(len(j.train_rows) / batch_size)).sum()) for j, r in zip(jobs, results))
+
+
+def bench_kernel_vs_baseline(
+    jobs: Sequence[TrainJob], X: np.ndarray, sizes: Sequence[int], config: LearnerConfig, settings: Settings,
+    gf_numpy: float, report: Report,
+) -> None:
+    """Issue 14 item 3: today's kernel (benchmarks/baseline_engine.py) and the new one on the same tick.
+
+    Calls alternate (baseline, new, baseline, new, ...) so both see the same machine load; each
+    figure is the median of ``settings.kernel_repeats`` calls, after one warm-up call of each.
+    """
+    part = "b"
+    by_kind = {
+        "all": list(jobs),
+        "from scratch only": [j for j in jobs if j.frozen_layers == 0],
+        "transferred only": [j for j in jobs if j.frozen_layers > 0],
+    }
+    for kind, group in by_kind.items():
+        if not group:
+            continue
+        train_jobs_baseline(group, X, sizes, config)  # warm-up (numba cache load)
+        train_jobs(group, X, sizes, config)
+        t_base, t_new = [], []
+        for _ in range(settings.kernel_repeats):
+            base, t = timed(train_jobs_baseline, group, X, sizes, config)
+            t_base.append(t)
+            new, t = timed(train_jobs, group, X, sizes, config)
+            t_new.append(t)
+        tb, tn = statistics.median(t_base), statistics.median(t_new)
+        steps_b, steps_n = tick_steps(group, base, config.batch_size), tick_steps(group, new, config.batch_size)
+        label = f"{kind} ({sum(j.n_members for j in group)} members)"
+        spread = f"medians of {settings.kernel_repeats} interleaved calls; baseline {min(t_base):.3f}-{max(t_base):.3f} s, new {min(t_new):.3f}-{max(t_new):.3f} s"
+        report.add(part, f"kernel speed-up, {label}: new vs baseline steps/s", f"{(steps_n / tn) / (steps_b / tb):.2f}x",
+                   f">= {TARGET_KERNEL_SPEEDUP:.0f}x" if kind == "all" else "",
+                   f"baseline {steps_b / tb:,.0f} steps/s ({seconds(tb)}), new {steps_n / tn:,.0f} steps/s ({seconds(tn)}); {spread}")
+        if kind != "all":
+            continue
+        flops_b = sum(job_flops(j, r, sizes) for j, r in zip(group, base))
+        flops_n = sum(job_flops(j, r, sizes) for j, r in zip(group, new))
+        report.add(part, "kernel GFLOP/s, baseline -> new", f"{flops_b / tb / 1e9:.1f} -> {flops_n / tn / 1e9:.1f}",
+                   f">= {TARGET_MATMUL_SHARE * gf_numpy:.0f} ({TARGET_MATMUL_SHARE:.0%} of numpy matmul)",
+                   f"{100 * flops_b / tb / 1e9 / gf_numpy:.0f} % -> {100 * flops_n / tn / 1e9 / gf_numpy:.0f} % of the "
+                   f"numpy {settings.matmul_size}^2 float32 matmul rate ({gf_numpy:.0f} GFLOP/s, same run); dense-layer "
+                   "count (the first layer counted dense although the new kernel skips its zeros)")
+        same_stop = all((a.best_epoch == b.best_epoch).all() and (a.epochs_run == b.epochs_run).all() for a, b in zip(base, new))
+        diff = max(float(np.abs(a.params - b.params).max()) for a, b in zip(base, new))
+        close = [float(np.abs(a.params - b.params).max()) for a, b in zip(base, new)
+                 if (a.best_epoch == b.best_epoch).all()]
+        report.add(part, "new vs baseline results, max |param difference|", f"{diff:.1e}", "",
+                   f"{'same' if same_stop else 'NOT all the same'} best and stopping epochs; median over ensembles "
+                   f"{statistics.median(close) if close else float('nan'):.1e}; both are float32 and differ in summation "
+                   f"order, so after {config.epochs} epochs small differences grow (tests/test_engine.py holds the "
+                   "new kernel to the PyTorch reference)")
 
 
 # --------------------------------------------------------------------------- part (c): a full trial
@@ -865,7 +936,7 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: Report, info: dict[str, str], settings: Settings, elapsed: float) -> str:
+def render_markdown(report: Report, info: dict[str, str], settings: Settings, elapsed: float, part: str = "all") -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -878,7 +949,7 @@ def render_markdown(report: Report, info: dict[str, str], settings: Settings, el
         "## Machine",
         "",
         *[f"- {key}: {value}" for key, value in info.items()],
-        f"- mode: {'--quick' if settings.quick else 'full'}; whole script {elapsed:.0f} s",
+        f"- mode: {'--quick' if settings.quick else 'full'}, part {part}; whole script {elapsed:.0f} s",
         "",
         "## Results",
         "",
@@ -889,7 +960,8 @@ def render_markdown(report: Report, info: dict[str, str], settings: Settings, el
     ]
     if report.notes:
         lines += ["Notes:", "", *[f"- {note}" for note in report.notes], ""]
-    lines += ["## Where the time goes (part a, engine)", "", *report.profile_lines, ""]
+    if report.profile_lines:
+        lines += ["## Where the time goes (part a, engine)", "", *report.profile_lines, ""]
     return "\n".join(lines)
 
 
@@ -897,6 +969,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="B2 CSV (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="smoke check: fewer epochs and members, < 60 s")
+    parser.add_argument("--part", choices=("a", "b", "c", "all"), default="all",
+                        help="run one part only; b = the tick, with the new kernel beside the baseline kernel "
+                        "(default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"Markdown output (default: {DEFAULT_OUT.relative_to(REPO_ROOT)} for a full run, none for --quick)")
     return parser.parse_args(argv)
@@ -905,18 +980,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = Settings.quick_settings() if args.quick else Settings()
-    out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
+    out = args.out if args.out is not None else (None if args.quick or args.part != "all" else DEFAULT_OUT)
     start = time.perf_counter()
     info = machine_info()
     print("\n".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     if float(info["CPU busy with other processes just before the run"].rstrip(" %")) > 10:
         print("warning: other processes are using the CPU; timings will be pessimistic", flush=True)
     report = Report()
-    space = load_space(args.data, report)
-    costs = bench_lab_step(space, settings, report)
-    bench_member_loops(space, settings, costs, report)
-    bench_tick(settings, report)
-    bench_trial_projection(costs, report)
+    if args.part in ("a", "c", "all"):
+        space = load_space(args.data, report)
+        costs = bench_lab_step(space, settings, report)
+        if args.part != "c":
+            bench_member_loops(space, settings, costs, report)
+    if args.part in ("b", "all"):
+        bench_tick(settings, report)
+    if args.part in ("c", "all"):
+        bench_trial_projection(costs, report)
     info["numba"] += f", threading layer {numba.threading_layer()}"
     info["load average at end (1 min)"] = f"{os.getloadavg()[0]:.2f}"
     info["CPU busy with other processes just after the run"] = f"{cpu_busy_percent():.0f} %"
@@ -926,7 +1005,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n(whole script {elapsed:.0f} s)")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_markdown(report, info, settings, elapsed))
+        out.write_text(render_markdown(report, info, settings, elapsed, args.part))
         print(f"wrote {out}")
     return 0
 

@@ -61,7 +61,7 @@ def scale_scenario(n_labs: int):
 def build_network(n_labs: int):
     """The benchmark network: :func:`scale_scenario`'s first trial, networked condition."""
     from labnet.simulation import ExplorationNetwork
-    from labnet.runs.execution.build import build_space, build_topology
+    from labnet.runs.config.build import build_space, build_topology
 
     scenario = scale_scenario(n_labs)
     topology = build_topology(scenario)

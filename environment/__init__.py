@@ -14,9 +14,8 @@ _EXPORTS = {
     "UnknownPropertyError": "labnet.environment.errors",
     "MaterialSpace": "labnet.environment.material_space",
     "Oracle": "labnet.environment.oracle",
-    "BUILDERS": "labnet.environment.topology",
     "Topology": "labnet.environment.topology",
-    "build_topology": "labnet.environment.topology",
+    "read_topology": "labnet.environment.topology_io",
     "TransferLog": "labnet.environment.transfer_log",
 }
 __all__ = sorted(_EXPORTS)

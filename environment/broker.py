@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import bisect
 import numbers
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .topology import Topology
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; environment does not import models at runtime
-    from labnet.models.snapshot import ModelSnapshot  # noqa: F401
-
 
 class PublishedSnapshot(Protocol):
-    """What the broker needs of a snapshot (e.g. ``models.snapshot.ModelSnapshot``)."""
+    """What the broker needs of a snapshot (e.g. :class:`labnet.models.snapshot.ModelSnapshot`; the world does not import models)."""
 
     @property
     def owner(self) -> str: ...

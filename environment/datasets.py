@@ -1,16 +1,21 @@
-"""Material spaces from files (B2 CSV, any CSV) and the built-in synthetic world."""
+"""Material spaces from files (B2 CSV, any CSV) and the built-in synthetic world.
+
+The reader of any CSV (:func:`load_csv`, with its missing-value, duplicate and leakage checks)
+is :mod:`labnet.environment.csv_dataset`; it is re-exported here.
+"""
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .csv_dataset import load_csv, read_csv_space
+from .data_files import check_exists, numeric_column
 from .errors import DataError
-from .formula import FormulaError, composition_matrix
 from .material_space import MaterialSpace
+
 
 # --------------------------------------------------------------------------- B2
 
@@ -42,32 +47,6 @@ _B2_FORMULA_ELEMENT_COLUMNS = (7, 9, 11)
 _B2_FORMULA_PERCENT_COLUMNS = (8, 10, 12)
 
 
-def _check_exists(path: Path, hint: str = "") -> None:
-    if not path.is_file():
-        what = "data file not found" if not path.exists() else "data path is not a file"
-        raise DataError(f"{what}: {path}{hint}")
-
-
-def _numeric_column(frame: pd.DataFrame, column: object, file: Path, label: str) -> np.ndarray:
-    """Column as float64 [N]; ``DataError`` naming the file, column and first bad row otherwise."""
-    raw = frame[column]
-    numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(numeric)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        value = raw.iloc[row]
-        if pd.isna(value):
-            problem = "a missing (NaN) value"
-        elif np.isinf(numeric[row]):
-            problem = f"an infinite value {value!r}"
-        else:
-            problem = f"a non-numeric value {value!r}"
-        raise DataError(
-            f"{file}: {label} has {problem} at row {row} (0-based data row); expected finite numbers"
-        )
-    return numeric
-
-
 def load_b2(path: str | Path) -> MaterialSpace:
     """The B2 ternary-alloy dataset (``B2_20220520_full.csv``: no header, 60 columns).
 
@@ -85,7 +64,7 @@ def load_b2(path: str | Path) -> MaterialSpace:
             file and the column.
     """
     file = Path(path)
-    _check_exists(file, "; pass --data PATH to the B2 CSV")
+    check_exists(file, "; pass --data PATH to the B2 CSV")
     try:
         frame = pd.read_csv(file, header=None, low_memory=False)
     except pd.errors.EmptyDataError:
@@ -101,13 +80,13 @@ def load_b2(path: str | Path) -> MaterialSpace:
 
     properties = pd.DataFrame(
         {
-            name: _numeric_column(frame, column, file, f"column {column} ({name})")
+            name: numeric_column(frame, column, file, f"column {column} ({name})")
             for name, column in B2_PROPERTY_COLUMNS.items()
         }
     )
     counts = np.stack(
         [
-            _numeric_column(frame, column, file, f"column {column} (composition count of {element})")
+            numeric_column(frame, column, file, f"column {column} (composition count of {element})")
             for column, element in zip(B2_DESCRIPTOR_COLUMNS, B2_ELEMENTS)
         ],
         axis=1,
@@ -147,13 +126,13 @@ def _b2_formulas(frame: pd.DataFrame, file: Path) -> np.ndarray:
         if missing.any():
             row = int(np.flatnonzero(missing.to_numpy())[0])
             raise DataError(f"{file}: column {element_column} (element symbol) is empty at row {row}")
-        percent = _numeric_column(frame, percent_column, file, f"column {percent_column} (percent)")
+        percent = numeric_column(frame, percent_column, file, f"column {percent_column} (percent)")
         fractions = pd.Series([f"{value / 100:g}" for value in percent], index=frame.index)
         parts.append(elements.astype(str).str.strip() + fractions)
     a, b, c = parts
     # The C site is always fully occupied: drop its "1".
     c_element = frame[_B2_FORMULA_ELEMENT_COLUMNS[2]].astype(str).str.strip()
-    c_percent = _numeric_column(frame, 12, file, "column 12 (percent)")
+    c_percent = numeric_column(frame, 12, file, "column 12 (percent)")
     c = c.where(c_percent != 100.0, c_element)
     formulas = ("(" + a + b + ")" + c).to_numpy(dtype=object)
     index = pd.Index(formulas)
@@ -162,146 +141,6 @@ def _b2_formulas(frame: pd.DataFrame, file: Path) -> np.ndarray:
         row_ids = frame[17].astype(str).to_numpy(dtype=object)
         formulas = np.where(duplicated, formulas + "#" + row_ids, formulas)
     return formulas.astype(str)
-
-
-# --------------------------------------------------------------------------- any CSV
-
-
-def _column_list(columns: object) -> str:
-    names = [str(column) for column in columns]  # type: ignore[attr-defined]
-    shown = ", ".join(names[:30])
-    return shown + (f", … ({len(names)} in all)" if len(names) > 30 else "")
-
-
-def load_csv(
-    path: str | Path,
-    properties: Sequence[str] | str,
-    formula_column: str | None = None,
-    feature_columns: Sequence[str] | None = None,
-    id_column: str | None = None,
-    name: str | None = None,
-) -> MaterialSpace:
-    """A material space from any CSV file with a header row.
-
-    Args:
-        path: the CSV file.
-        properties: names of the property columns (the hidden ground truth); a single
-            string means one property.
-        formula_column: column of chemical formulas; the descriptor is then the element
-            fractions (rows sum to 1) over every element that appears in the file,
-            ordered by atomic number (see :mod:`labnet.environment.formula`).
-        feature_columns: numeric columns to use as the descriptor, in the given order.
-            Default when neither this nor ``formula_column`` is given: every numeric
-            column that is not a property, the id column or the formula column.
-        id_column: column of unique candidate labels; default: the row numbers 0..N-1.
-        name: name of the space; default: the file name without extension.
-
-    Returns:
-        MaterialSpace with float32 descriptors [N, d] and float64 properties.
-
-    Raises:
-        DataError: missing file; missing property / feature / formula / id column (named,
-            with the available columns listed); non-numeric or NaN values (column and
-            first bad row named); unparsable formula (row and formula named); duplicate ids.
-        ValueError: both ``formula_column`` and ``feature_columns`` given, or no properties.
-    """
-    file = Path(path)
-    _check_exists(file)
-    property_names = [properties] if isinstance(properties, str) else list(properties)
-    if not property_names:
-        raise ValueError("properties: expected at least one property column name")
-    if formula_column is not None and feature_columns is not None:
-        raise ValueError("pass either formula_column or feature_columns, not both")
-    try:
-        frame = pd.read_csv(file, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{file}: the file is empty; expected a CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"{file}: cannot be read as CSV with a header row: {error}") from None
-
-    def require(column: str, role: str) -> None:
-        if column not in frame.columns:
-            raise DataError(
-                f"{file}: {role} column {column!r} not found; available columns: {_column_list(frame.columns)}"
-            )
-
-    for prop in property_names:
-        require(prop, "property")
-    if len(set(property_names)) != len(property_names):
-        raise ValueError(f"properties: duplicate names in {property_names}")
-    if id_column is not None:
-        require(id_column, "id")
-    if formula_column is not None:
-        require(formula_column, "formula")
-    if feature_columns is not None:
-        feature_columns = list(feature_columns)
-        if not feature_columns:
-            raise ValueError("feature_columns: expected at least one column name (or None for the default)")
-        for column in feature_columns:
-            require(column, "feature")
-    if len(frame) == 0:
-        raise DataError(f"{file}: has a header but no data rows")
-
-    table = pd.DataFrame(
-        {prop: _numeric_column(frame, prop, file, f"property column {prop!r}") for prop in property_names}
-    )
-
-    if formula_column is not None:
-        formulas = frame[formula_column]
-        if formulas.isna().any():
-            row = int(np.flatnonzero(formulas.isna().to_numpy())[0])
-            raise DataError(f"{file}: formula column {formula_column!r} is empty at row {row}")
-        try:
-            descriptors, descriptor_names = composition_matrix([str(f) for f in formulas])
-        except FormulaError as error:
-            raise DataError(f"{file}: formula column {formula_column!r}: {error}") from None
-    else:
-        if feature_columns is None:
-            excluded = set(property_names) | {id_column}
-            feature_columns = [
-                column
-                for column in frame.columns
-                if column not in excluded and pd.api.types.is_numeric_dtype(frame[column])
-            ]
-            if not feature_columns:
-                raise DataError(
-                    f"{file}: no numeric descriptor columns besides the properties; pass formula_column "
-                    f"or feature_columns; available columns: {_column_list(frame.columns)}"
-                )
-        overlap = set(feature_columns) & set(property_names)
-        if overlap:
-            raise ValueError(f"feature_columns: {sorted(overlap)} are also properties (that would leak the truth)")
-        descriptors = np.stack(
-            [_numeric_column(frame, column, file, f"feature column {column!r}") for column in feature_columns],
-            axis=1,
-        ).astype(np.float32)
-        descriptor_names = tuple(str(column) for column in feature_columns)
-
-    if id_column is not None:
-        ids_series = frame[id_column]
-        if ids_series.isna().any():
-            row = int(np.flatnonzero(ids_series.isna().to_numpy())[0])
-            raise DataError(f"{file}: id column {id_column!r} is empty at row {row}")
-        duplicated = ids_series.duplicated()
-        if duplicated.any():
-            row = int(np.flatnonzero(duplicated.to_numpy())[0])
-            raise DataError(
-                f"{file}: id column {id_column!r} has duplicate value {ids_series.iloc[row]!r} at row {row}; "
-                "expected unique ids"
-            )
-        ids = ids_series.to_numpy()
-        if ids.dtype.kind not in "iu":
-            ids = ids_series.astype(str).to_numpy(dtype=str)
-    else:
-        ids = np.arange(len(frame))
-
-    return MaterialSpace(
-        name=name if name is not None else file.stem,
-        ids=ids,
-        descriptors=descriptors,
-        descriptor_names=descriptor_names,
-        properties=table,
-    )
 
 
 # --------------------------------------------------------------------------- synthetic world

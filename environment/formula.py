@@ -151,37 +151,51 @@ def element_vocabulary(compositions: Iterable[dict[str, float]]) -> tuple[str, .
     return tuple(sorted(elements, key=atomic_number))
 
 
+SHOWN_BAD_FORMULAS = 5
+"""Unparsable formulas quoted in an error (all are counted)."""
+
+
 def composition_matrix(
-    formulas: Sequence[str], elements: Sequence[str] | None = None
+    formulas: Sequence[str], elements: Sequence[str] | None = None, row_numbers: Sequence[int] | None = None
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Fraction matrix of many formulas.
 
     Args:
         formulas: N formula strings.
         elements: column order; default: every element that appears, by atomic number.
+        row_numbers: how messages number the formulas (default 0..N-1), e.g. the rows of a
+            file some of whose rows were dropped.
 
     Returns:
         (fractions, elements): float32 array of shape [N, len(elements)] whose rows sum to 1,
         and the element symbols of its columns.
 
     Raises:
-        FormulaError: a formula cannot be parsed (the message names its row, 0-based), or it
-            contains an element that is not in ``elements``.
+        FormulaError: formulas cannot be parsed (the message counts them and names the first
+            few with their rows, 0-based), or one contains an element that is not in ``elements``.
     """
+    rows = list(range(len(formulas))) if row_numbers is None else list(row_numbers)
     compositions: list[dict[str, float]] = []
-    for row, formula in enumerate(formulas):
+    failures: list[str] = []
+    for row, formula in zip(rows, formulas):
         try:
             compositions.append(composition_fractions(formula))
         except FormulaError as error:
-            raise FormulaError(f"row {row}: {error}") from None
+            failures.append(f"row {row}: {error}")
+    if len(failures) == 1:
+        raise FormulaError(failures[0])
+    if failures:
+        shown = "; ".join(failures[:SHOWN_BAD_FORMULAS])
+        more = f"; … ({len(failures) - SHOWN_BAD_FORMULAS} more)" if len(failures) > SHOWN_BAD_FORMULAS else ""
+        raise FormulaError(f"{len(failures)} formulas cannot be parsed: {shown}{more}")
     vocabulary = tuple(elements) if elements is not None else element_vocabulary(compositions)
     column = {element: j for j, element in enumerate(vocabulary)}
     fractions = np.zeros((len(compositions), len(vocabulary)), dtype=np.float64)
-    for row, composition in enumerate(compositions):
+    for i, composition in enumerate(compositions):
         for element, fraction in composition.items():
             if element not in column:
                 raise FormulaError(
-                    f"row {row}: formula {formulas[row]!r}: element {element!r} is not in the vocabulary"
+                    f"row {rows[i]}: formula {formulas[i]!r}: element {element!r} is not in the vocabulary"
                 )
-            fractions[row, column[element]] = fraction
+            fractions[i, column[element]] = fraction
     return fractions.astype(np.float32), vocabulary

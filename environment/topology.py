@@ -4,12 +4,13 @@ An edge ``q → p`` means lab p may use the models that lab q publishes; its att
 ``latency_ticks`` (int >= 0) delays delivery: a model q publishes at tick t is usable
 by p from tick ``t + 1 + latency_ticks`` (see :mod:`labnet.environment.broker`).
 
-Builders (also in :data:`BUILDERS`, called as ``BUILDERS[kind](names, **params)``):
-``isolated``, ``complete``, ``ring``, ``star``, ``line``, ``grid``, ``watts_strogatz``,
-``barabasi_albert``, ``erdos_renyi``, ``random_regular``, ``stochastic_block``,
-``edges`` (= :meth:`Topology.from_edges`) and ``file`` (= :meth:`Topology.from_file`:
-GraphML or an edge list, see :mod:`labnet.environment.topology_io`).
-:meth:`Topology.from_networkx` takes a graph object and is not in ``BUILDERS``.
+Builders (class methods): ``isolated``, ``complete``, ``ring``, ``star``, ``line``, ``grid``,
+``watts_strogatz``, ``barabasi_albert``, ``erdos_renyi``, ``random_regular``,
+``stochastic_block``, :meth:`Topology.from_edges` and :meth:`Topology.from_networkx` (a graph
+object). Files (GraphML or an edge list) are read and written by
+:mod:`labnet.environment.topology_io` (``read_topology``, ``write_graphml``,
+``write_edge_list``), which builds on this module. A scenario's topology kinds (``kind:``)
+are the specs of :mod:`labnet.runs.config.topologies`.
 
 Latencies: every builder takes ``latency_ticks``, either a fixed integer or a rule
 ``{"rule": "uniform_int", "low": a, "high": b}`` drawn once per link (an undirected link
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -503,34 +503,6 @@ class Topology:
                 edges.append((mapping[v], mapping[u], latency))
         return cls(order, edges)
 
-    @classmethod
-    def from_file(
-        cls,
-        names: Sequence[str] | None,
-        path: str | Path,
-        format: str | None = None,
-        directed: bool | None = None,
-        latency_ticks: LatencyTicks = 0,
-        seed: int | None = 0,
-    ) -> Topology:
-        """Read a GraphML file or an edge list; see :func:`labnet.environment.topology_io.read_topology`."""
-        from .topology_io import read_topology
-
-        return read_topology(path, names, format=format, directed=directed, latency_ticks=latency_ticks, seed=seed)
-
-    def write_graphml(self, path: str | Path) -> None:
-        """Write the topology as a directed GraphML graph (edge attribute ``latency_ticks``,
-        node attribute ``community`` where known)."""
-        from .topology_io import write_graphml
-
-        write_graphml(self, path)
-
-    def write_edge_list(self, path: str | Path, directed: bool = True) -> None:
-        """Write ``source target latency_ticks`` lines; see :func:`labnet.environment.topology_io.write_edge_list`."""
-        from .topology_io import write_edge_list
-
-        write_edge_list(self, path, directed=directed)
-
 
 def _check_int(name: str, value: Any, low: int, high: int | None, expected: str, n_labs: int) -> None:
     """``ValueError`` unless ``value`` is an int in [low, high] (high None: no upper bound)."""
@@ -546,32 +518,3 @@ def _check_int(name: str, value: Any, low: int, high: int | None, expected: str,
 def _check_probability(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} = {value!r}: expected a probability in [0, 1]")
-
-
-Builder = Callable[..., Topology]
-
-BUILDERS: dict[str, Builder] = {
-    "isolated": Topology.isolated,
-    "complete": Topology.complete,
-    "ring": Topology.ring,
-    "line": Topology.line,
-    "star": Topology.star,
-    "grid": Topology.grid,
-    "watts_strogatz": Topology.watts_strogatz,
-    "barabasi_albert": Topology.barabasi_albert,
-    "erdos_renyi": Topology.erdos_renyi,
-    "random_regular": Topology.random_regular,
-    "stochastic_block": Topology.stochastic_block,
-    "edges": Topology.from_edges,
-    "file": Topology.from_file,
-}
-"""Topology kind → builder, each called as ``builder(names, **params)``."""
-
-
-def build_topology(kind: str, names: Sequence[str], **params: Any) -> Topology:
-    """``BUILDERS[kind](names, **params)``; ``ValueError`` listing the known kinds if unknown."""
-    try:
-        builder = BUILDERS[kind]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown topology {kind!r}; known: {', '.join(BUILDERS)}") from None
-    return builder(names, **params)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.2.0"
+from labnet._version import __version__  # noqa: F401  (the same as pyproject.toml's version)
 
 # Run from a source checkout without installing (benchmarks, spawned workers, Ray workers on
 # this machine, the GPU machine): the subpackages are the checkout's top-level folders. An

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ENGINES = ("auto", "numba", "torch")
+"""Training engines a learner may name: ``auto`` = torch on CUDA when a GPU is present, else numba."""
+DEVICES = ("auto", "cpu", "cuda")
+"""Devices a learner may name: ``auto`` = CUDA for the torch engine when a GPU is present, else the CPU."""
+
 
 @dataclass(frozen=True)
 class LearnerConfig:
@@ -23,6 +28,14 @@ class LearnerConfig:
         full_finetune_lr: Adam step size of the ``finetune_full`` transfer mode (every layer
             trainable); None means ``learning_rate / 10``.
         rf_trees: trees of the random-forest head of the ``featurizer_rf`` transfer mode.
+        engine: what trains the ensembles (:data:`ENGINES`): ``numba`` (the fused CPU kernel of
+            :mod:`labnet.models.engine`), ``torch`` (stacked members on CPU or CUDA,
+            :mod:`labnet.models.torch_engine`) or ``auto``.
+        device: where the torch engine runs (:data:`DEVICES`); numba runs on the CPU only.
+
+    ``auto`` is resolved when the config is made (:func:`labnet.models.devices.resolve_engine`):
+    ``engine`` and ``device`` always name what trains, so a resolved scenario records what ran.
+    Both engines compute the same results to float32 rounding (tests/test_torch_engine.py).
     """
 
     n_members: int = 10
@@ -38,6 +51,8 @@ class LearnerConfig:
     output_activation: bool = True
     full_finetune_lr: float | None = None
     rf_trees: int = 100
+    engine: str = "auto"
+    device: str = "auto"
 
     @property
     def full_finetune_learning_rate(self) -> float:
@@ -58,6 +73,8 @@ class LearnerConfig:
             "ucb_alpha": self.ucb_alpha >= 0,
             "full_finetune_lr": self.full_finetune_lr is None or self.full_finetune_lr > 0,
             "rf_trees": self.rf_trees >= 2,
+            "engine": self.engine in ENGINES,
+            "device": self.device in DEVICES and not (self.engine == "numba" and self.device == "cuda"),
         }
         expected = {
             "n_members": "an integer >= 2 (sigma needs two members)",
@@ -72,8 +89,18 @@ class LearnerConfig:
             "ucb_alpha": "a number >= 0",
             "full_finetune_lr": "a positive number, or null for learning_rate / 10",
             "rf_trees": "an integer >= 2 (sigma is the spread over the trees)",
+            "engine": f"one of {', '.join(ENGINES)}",
+            "device": (f"one of {', '.join(DEVICES)}" if self.device not in DEVICES else
+                       "'cpu' or 'auto' with engine 'numba' (it runs on the CPU only); "
+                       "use engine 'torch' or 'auto' for 'cuda'"),
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"learner.{name} = {getattr(self, name)!r}: expected {expected[name]}")
         object.__setattr__(self, "hidden_layers", tuple(int(w) for w in self.hidden_layers))
+        if "auto" in (self.engine, self.device):
+            from .devices import resolve_engine  # imports torch only where an NVIDIA device exists
+
+            engine, device = resolve_engine(self.engine, self.device)
+            object.__setattr__(self, "engine", engine)
+            object.__setattr__(self, "device", device)

@@ -23,10 +23,13 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir as llvm_ir
+from numba import njit, prange, types, uint64
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .config import LearnerConfig
-from .mlp import SELU_ALPHA, SELU_SCALE, kernel_mask, layer_offsets
+from .mlp import SELU_ALPHA, SELU_SCALE, layer_offsets
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -120,90 +123,277 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the fused kernel
+#
+# What a step costs and what this kernel does about it (issue 14 item 3; measured side by side with
+# the previous kernel, kept as benchmarks/baseline_engine.py, by benchmarks/bench_engine.py --part b):
+#
+# * dense layers are single BLAS sgemm calls (``_sgemm``: the ``numba_xxgemm`` entry np.dot uses,
+#   called on flat buffers at offsets): 8 x 100 x 100 runs at ~100 GFLOP/s there, which a numba
+#   loop does not reach (numba runs no SLP vectorizer); the 1-wide output layer is plain loops;
+# * no array views in the step loop: each view costs two atomic reference-count updates, which
+#   were ~15 % of a from-scratch step and ~25 % of a transferred one (perf);
+# * the first layer is a gather-sum over the few non-zero descriptors of each row (composition
+#   fractions: 2-3 of the 16 / 39 slots), forward and weight gradient, when at most
+#   SPARSE_FIRST_LAYER_DENSITY of the member's descriptor entries are non-zero;
+# * SELU uses an inlined Cody-Waite + polynomial exp (``_exp_nonpositive``) that LLVM vectorizes
+#   instead of one libm ``expf`` call per element (~25 % of the previous kernel's time), and keeps
+#   its derivative from the forward pass, so the backward pass needs no second exp;
+# * the per-epoch L2 term of early stopping sums only the trainable kernels (the frozen prefix's
+#   share is a constant computed once) in a vectorized float64 reduction: the previous kernel
+#   summed all ~15k parameters serially each epoch, most of a transferred member's time;
+# * Adam runs per layer segment with the L2 coefficient as a scalar, its division as a refined
+#   reciprocal estimate (``_adam_update``).
+#
+# Results equal the reference trainer's within the tolerance of tests/test_engine.py; they are not
+# bitwise those of the previous kernel (summation order of the first layer and of the L2 sum, the
+# exp, Adam's division). Every member is still computed by one thread from start to end, by code
+# that does not depend on the other members, so results do not depend on threads or grouping.
+
+_CONTRACT = {"nnan", "ninf", "nsz", "contract"}  # FMA contraction: rounding changes at the 1-ulp level only
+
+_F32_ZERO = np.float32(0.0)
+_F32_ONE = np.float32(1.0)
+_F32_TWO = np.float32(2.0)
+_SELU_SCALE_F32 = np.float32(SELU_SCALE)
+_SELU_SA_F32 = np.float32(SELU_SCALE * SELU_ALPHA)
+_EXP_LOWEST = np.float32(-87.0)  # exp(-87) ~ 1.6e-38: the smallest argument with a normal 2^n
+_LOG2E = np.float32(1.44269504088896341)
+_ROUND_MAGIC = np.float32(12582912.0)  # 1.5 * 2^23: x + magic - magic rounds x to an integer
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+_EXP_P0 = np.float32(1.9875691500e-4)
+_EXP_P1 = np.float32(1.3981999507e-3)
+_EXP_P2 = np.float32(8.3334519073e-3)
+_EXP_P3 = np.float32(4.1665795894e-2)
+_EXP_P4 = np.float32(1.6666665459e-1)
+_EXP_P5 = np.float32(5.0000001201e-1)
+SPARSE_FIRST_LAYER_DENSITY = 0.25
+"""The first layer is a gather-sum over non-zeros when at most this share of a member's descriptor
+entries (training and validation rows) is non-zero, else one dense sgemm."""
+
+
+@intrinsic
+def _bits_as_float32(typingctx, bits):
+    """The float32 whose IEEE bit pattern is the low 32 bits of the integer ``bits`` (a bitcast)."""
+    sig = types.float32(bits)
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], llvm_ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, llvm_ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _sgemm(typingctx, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """BLAS sgemm (column-major) on float32 1-D arrays at element offsets: C = op(A) @ op(B), m x n.
+
+    The same ``numba_xxgemm`` entry that ``np.dot`` calls, without the views np.dot needs (each
+    view costs two atomic reference-count updates: ~25 % of a transferred member's step).
+    """
+    sig = types.int32(trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+    def codegen(context, builder, signature, args):
+        ll_char = llvm_ir.IntType(8); intp = context.get_value_type(types.intp); vp = llvm_ir.IntType(8).as_pointer()
+        fnty = llvm_ir.FunctionType(llvm_ir.IntType(32), [ll_char, ll_char, ll_char, intp, intp, intp, vp, vp, intp, vp, intp, vp, vp, intp])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        ta, tb, M, N, K, A, ao, la, B, bo, lb, C, co, lc = args
+        def ptr(aty, val, off):
+            arr = context.make_array(aty)(context, builder, value=val)
+            return builder.bitcast(builder.gep(arr.data, [off]), vp)
+        def trans(flag):
+            return builder.select(builder.icmp_signed("!=", flag, llvm_ir.Constant(flag.type, 0)), llvm_ir.Constant(ll_char, ord("t")), llvm_ir.Constant(ll_char, ord("n")))
+        one = cgutils.alloca_once_value(builder, context.get_constant(types.float32, 1.0))
+        zero = cgutils.alloca_once_value(builder, context.get_constant(types.float32, 0.0))
+        return builder.call(fn, (llvm_ir.Constant(ll_char, ord("s")), trans(ta), trans(tb), M, N, K,
+                                 builder.bitcast(one, vp), ptr(signature.args[5], A, ao), la,
+                                 ptr(signature.args[8], B, bo), lb, builder.bitcast(zero, vp),
+                                 ptr(signature.args[11], C, co), lc))
+    return sig, codegen
+
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+def _exp_nonpositive(x):
+    """exp(x) for float32 x <= 0 (arguments below -87 are taken as -87), within ~1 ulp.
+
+    Cephes ``expf``: x = n·ln2 + r with |r| <= ln2/2 (ln2 in two parts), a degree-5 polynomial
+    for exp(r), and 2^n built from its bits. Straight-line code, so loops calling it vectorize.
+    """
+    x = x if x > _EXP_LOWEST else _EXP_LOWEST
+    n = (x * _LOG2E + _ROUND_MAGIC) - _ROUND_MAGIC
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    y = _EXP_P0 * r + _EXP_P1
+    y = y * r + _EXP_P2
+    y = y * r + _EXP_P3
+    y = y * r + _EXP_P4
+    y = y * r + _EXP_P5
+    y = y * (r * r) + r + _F32_ONE
+    return y * _bits_as_float32((np.int64(n) + 127) << 23)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+def _bias_activation(Z, A, Dd, o, n_out, p, bo, act):
+    """One row of a layer: Z += b; A = SELU(Z) (or Z); Dd = dSELU/dZ (or 1), on [o, o + n_out).
+
+    The bias b is p[bo : bo + n_out]. Offsets instead of slices: a slice in a hot loop costs two
+    atomic reference-count updates (measured at ~15 % of a step), and unsigned indices keep the
+    addresses affine for the vectorizer.
+    """
+    for j in range(n_out):
+        q = uint64(o + j)
+        v = Z[q] + p[uint64(bo + j)]
+        Z[q] = v
+        if act:
+            e = _exp_nonpositive(v if v < _F32_ZERO else _F32_ZERO)
+            positive = v > _F32_ZERO
+            A[q] = _SELU_SCALE_F32 * v if positive else _SELU_SA_F32 * (e - _F32_ONE)
+            Dd[q] = _SELU_SCALE_F32 if positive else _SELU_SA_F32 * e
+        else:
+            A[q] = v
+            Dd[q] = _F32_ONE
+
+
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+def _axpy(alpha, x, xo, y, yo, n):
+    """y[yo : yo + n] += alpha * x[xo : xo + n]."""
+    for j in range(n):
+        y[uint64(yo + j)] += alpha * x[uint64(xo + j)]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+def _scale(alpha, x, xo, y, yo, n):
+    """y[yo : yo + n] = alpha * x[xo : xo + n]."""
+    for j in range(n):
+        y[uint64(yo + j)] = alpha * x[uint64(xo + j)]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+def _mul(x, y, out, o, n):
+    """out[o : o + n] = x[o : o + n] * y[o : o + n]."""
+    for j in range(n):
+        q = uint64(o + j)
+        out[q] = x[q] * y[q]
+
+
+@njit(cache=True)
+def _nonzeros(X, rows):
+    """CSR of X[rows]: (starts int64 [n + 1], column indices int64 [nnz], values float32 [nnz]), columns ascending."""
+    n = rows.shape[0]
+    d = X.shape[1]
+    starts = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        c = 0
+        for k in range(d):
+            if X[rows[i], k] != 0:
+                c += 1
+        starts[i + 1] = starts[i] + c
+    cols = np.empty(starts[n], np.int64)
+    vals = np.empty(starts[n], np.float32)
+    e = 0
+    for i in range(n):
+        for k in range(d):
+            v = X[rows[i], k]
+            if v != 0:
+                cols[e] = k
+                vals[e] = v
+                e += 1
+    return starts, cols, vals
 
 
 @njit(cache=True, error_model="numpy")
-def _forward(p, F, rows, n, first, last, sizes, offsets, out_act, A, Z, aoff):
-    """Forward pass of one member through layers first..last-1 on ``n`` rows of F.
+def _forward(p, F, rows, pos, n, first, last, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals):
+    """Forward pass of one member through layers first..last-1 on ``n`` rows.
 
-    F holds the inputs of layer ``first`` (the descriptors when first = 0, cached frozen-prefix
-    features otherwise); fills the flat activation buffers A and Z.
+    The inputs of layer ``first`` are F[rows[i]] (descriptors when first = 0, cached frozen-prefix
+    features otherwise), or, when ``sparse`` (first = 0 only), the non-zeros of row ``pos[i]`` of the
+    CSR (starts, cols, vals). Fills the flat buffers A (activations), Z (pre-activations) and Dd
+    (activation derivatives); layer l's output occupies [aoff[l + 1], aoff[l + 1] + n * sizes[l + 1]).
     """
     L = sizes.shape[0] - 1
-    d = sizes[first]
-    A0 = A[aoff[first] : aoff[first] + n * d].reshape((n, d))
-    for i in range(n):
-        A0[i, :] = F[rows[i], :]
     for l in range(first, last):
         n_in = sizes[l]
         n_out = sizes[l + 1]
-        w = p[offsets[l] : offsets[l] + n_in * n_out].reshape((n_in, n_out))
-        b = p[offsets[l] + n_in * n_out : offsets[l] + n_in * n_out + n_out]
-        a_in = A[aoff[l] : aoff[l] + n * n_in].reshape((n, n_in))
-        z = Z[aoff[l + 1] : aoff[l + 1] + n * n_out].reshape((n, n_out))
-        a_out = A[aoff[l + 1] : aoff[l + 1] + n * n_out].reshape((n, n_out))
-        np.dot(a_in, w, z)
+        kw = offsets[l]
+        o = aoff[l + 1]
+        if l == 0 and sparse:
+            for i in range(n):
+                zo = o + i * n_out
+                for j in range(n_out):
+                    Z[uint64(zo + j)] = _F32_ZERO
+                r = pos[i]
+                for e in range(starts[r], starts[r + 1]):
+                    _axpy(vals[e], p, kw + cols[e] * n_out, Z, zo, n_out)
+        else:
+            ai = aoff[l]
+            if l == first:
+                for i in range(n):
+                    r = rows[i]
+                    for k in range(n_in):
+                        A[ai + i * n_in + k] = F[r, k]
+            if n_out == 1:  # the output layer: n dot products, cheaper than a BLAS call
+                for i in range(n):
+                    acc = _F32_ZERO
+                    for k in range(n_in):
+                        acc += A[ai + i * n_in + k] * p[kw + k]
+                    Z[o + i] = acc
+            else:  # row-major Z[n, n_out] = A_in[n, n_in] @ W[n_in, n_out], as column-major Z^T = W^T A_in^T
+                _sgemm(0, 0, n_out, n, n_in, p, kw, n_out, A, ai, n_in, Z, o, n_out)
         act = l < L - 1 or out_act
         for i in range(n):
-            for j in range(n_out):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                if act:
-                    if v > 0:
-                        a_out[i, j] = SELU_SCALE * v
-                    else:
-                        a_out[i, j] = SELU_SCALE * SELU_ALPHA * (np.exp(v) - 1.0)
-                else:
-                    a_out[i, j] = v
+            _bias_activation(Z, A, Dd, o + i * n_out, n_out, p, kw + n_in * n_out, act)
 
 
-@njit(cache=True, fastmath=False)
-def _l2_term(p, is_kernel, l2):
+@njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
+def _sum_squares(x, o, n):
+    """Σ x[o : o + n]² in float64 (a vectorized reduction: its order is fixed by the compiled code)."""
     s = 0.0
-    for j in range(p.shape[0]):
-        if is_kernel[j]:
-            s += np.float64(p[j]) * np.float64(p[j])
-    return l2 * s
+    for j in range(n):
+        v = np.float64(x[uint64(o + j)])
+        s += v * v
+    return s
+
+
+@njit(cache=True)
+def _kernel_sum_squares(p, sizes, offsets, lo, hi):
+    """Σ of squared kernel weights (biases excluded) of layers lo..hi-1, float64."""
+    s = 0.0
+    for l in range(lo, hi):
+        s += _sum_squares(p, offsets[l], sizes[l] * sizes[l + 1])
+    return s
 
 
 @njit(cache=True, error_model="numpy")
-def _val_mse(p, F, rows, y, n, first, sizes, offsets, out_act, A, Z, aoff):
+def _val_mse(p, F, rows, pos, y, n, first, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals):
     L = sizes.shape[0] - 1
-    _forward(p, F, rows, n, first, L, sizes, offsets, out_act, A, Z, aoff)
-    pred = A[aoff[L] : aoff[L] + n]
+    _forward(p, F, rows, pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals)
     s = 0.0
     for i in range(n):
-        e = np.float64(pred[i]) - np.float64(y[i])
+        e = np.float64(A[aoff[L] + i]) - np.float64(y[i])
         s += e * e
     return s / n
 
 
-# FMA contraction changes rounding at the 1-ulp level only, within the reference-equivalence tolerance.
-@njit(cache=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
-def _adam_update(p, grad, l2_coef, m1, m2, start, lr_t):
-    """One Keras-form Adam step on p[start:], with the L2 gradient 2·l2·W added on kernels."""
-    # slicing first (a loop from 0 over fresh views) is what lets LLVM prove the accesses
-    # independent and vectorize: 5 us instead of 35 us per step for 15k parameters
-    P = p[start:]
-    G = grad[start:]
-    C = l2_coef[start:]
-    M1 = m1[start:]
-    M2 = m2[start:]
+# "arcp": the division becomes a reciprocal estimate refined by one Newton step (vrcpps + 2 FMA
+# instead of vdivps, whose throughput bounded the step: 5.2 -> 3.8 us per 15k parameters); the
+# quotient changes by ~1 ulp, within the reference-equivalence tolerance.
+@njit(cache=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract", "arcp"})
+def _adam_update(P, G, M1, M2, o, n, l2_coef, lr_t):
+    """One Keras-form Adam step on [o, o + n), the L2 gradient l2_coef·W added (0 on biases)."""
     b1 = np.float32(ADAM_BETA1)
     b2 = np.float32(ADAM_BETA2)
     eps = np.float32(ADAM_EPSILON)
-    for j in range(P.shape[0]):
-        gj = G[j] + C[j] * P[j]
-        a = b1 * M1[j] + (np.float32(1.0) - b1) * gj
-        b = b2 * M2[j] + (np.float32(1.0) - b2) * gj * gj
-        M1[j] = a
-        M2[j] = b
-        P[j] -= lr_t * a / (np.sqrt(b) + eps)
+    for j in range(n):
+        q = uint64(o + j)
+        gj = G[q] + l2_coef * P[q]
+        a = b1 * M1[q] + (np.float32(1.0) - b1) * gj
+        b = b2 * M2[q] + (np.float32(1.0) - b2) * gj * gj
+        M1[q] = a
+        M2[q] = b
+        P[q] -= lr_t * a / (np.sqrt(b) + eps)
 
 
 @njit(cache=True, error_model="numpy")
 def _train_member(
-    p, X, rows_t, y_t, rows_v, y_v, seed, sizes, offsets, is_kernel, first,
+    p, X, rows_t, y_t, rows_v, y_v, seed, sizes, offsets, first,
     lr, l2, epochs, patience, batch_size, out_act,
 ):
     """Train one member in place (p: float32 [P]); return (val_mse, best_epoch, epochs_run).
@@ -211,19 +401,28 @@ def _train_member(
     ``first`` = number of frozen leading layers. Their output on the member's rows never changes,
     so it is computed once here and the trainable suffix trains on those cached features.
     """
-    P = p.shape[0]
     L = sizes.shape[0] - 1
     nt = rows_t.shape[0]
     nv = rows_v.shape[0]
-    start = offsets[first]
-    # flat activation buffers: layer l occupies [aoff[l], aoff[l] + rows * sizes[l])
+    d = sizes[0]
     nmax = max(batch_size, nv, nt)
     aoff = np.zeros(L + 2, np.int64)
     for l in range(L + 1):
         aoff[l + 1] = aoff[l] + nmax * sizes[l]
     A = np.zeros(aoff[L + 1], np.float32)
     Z = np.zeros(aoff[L + 1], np.float32)
+    Dd = np.zeros(aoff[L + 1], np.float32)  # dA/dZ per layer, stored by the forward pass
+    # the first layer as a gather-sum over non-zero descriptors, when they are few
+    sparse = False
+    starts_t, cols_t, vals_t = _nonzeros(X, rows_t[:0])
+    starts_v, cols_v, vals_v = starts_t, cols_t, vals_t
+    if first == 0:
+        starts_t, cols_t, vals_t = _nonzeros(X, rows_t)
+        starts_v, cols_v, vals_v = _nonzeros(X, rows_v)
+        sparse = cols_t.shape[0] + cols_v.shape[0] <= SPARSE_FIRST_LAYER_DENSITY * (nt + nv) * d
     # inputs of the first trainable layer for the training rows (Ft) and validation rows (Fv)
+    pos_t = np.arange(nt)
+    pos_v = np.arange(nv)
     if first == 0:
         Ft = X
         Fv = X
@@ -232,24 +431,25 @@ def _train_member(
     else:
         Ft = np.empty((nt, sizes[first]), np.float32)
         Fv = np.empty((nv, sizes[first]), np.float32)
-        _forward(p, X, rows_t, nt, 0, first, sizes, offsets, out_act, A, Z, aoff)
+        _forward(p, X, rows_t, pos_t, nt, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t)
         Ft[:, :] = A[aoff[first] : aoff[first] + nt * sizes[first]].reshape((nt, sizes[first]))
-        _forward(p, X, rows_v, nv, 0, first, sizes, offsets, out_act, A, Z, aoff)
+        _forward(p, X, rows_v, pos_v, nv, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t)
         Fv[:, :] = A[aoff[first] : aoff[first] + nv * sizes[first]].reshape((nv, sizes[first]))
-        loc_t = np.arange(nt)
-        loc_v = np.arange(nv)
-    D = np.zeros(aoff[L + 1], np.float32)  # dLoss/dZ per layer
+        loc_t = pos_t
+        loc_v = pos_v
+    P = p.shape[0]
+    start = offsets[first]
+    DZ = np.zeros(aoff[L + 1], np.float32)  # dLoss/dZ per layer
     G = np.zeros(aoff[L + 1], np.float32)  # dLoss/dA per layer
     grad = np.zeros(P, np.float32)
     m1 = np.zeros(P, np.float32)
     m2 = np.zeros(P, np.float32)
-    l2_coef = np.zeros(P, np.float32)  # 2·l2 on kernel weights, 0 on biases: branch-free Adam loop
-    for j in range(P):
-        if is_kernel[j]:
-            l2_coef[j] = np.float32(2.0 * l2)
+    l2_kernel = np.float32(2.0 * l2)
+    frozen_l2 = _kernel_sum_squares(p, sizes, offsets, 0, first)  # constant: the frozen kernels never change
     best = p.copy()
     order = np.empty(nt, np.int64)
     batch_rows = np.empty(batch_size, np.int64)
+    batch_pos = np.empty(batch_size, np.int64)
     batch_y = np.empty(batch_size, np.float32)
     best_val = np.inf
     best_epoch = 0
@@ -262,64 +462,80 @@ def _train_member(
         for lo in range(0, nt, batch_size):
             n = min(batch_size, nt - lo)
             for i in range(n):
+                batch_pos[i] = order[lo + i]
                 batch_rows[i] = loc_t[order[lo + i]]
                 batch_y[i] = y_t[order[lo + i]]
-            _forward(p, Ft, batch_rows, n, first, L, sizes, offsets, out_act, A, Z, aoff)
+            _forward(p, Ft, batch_rows, batch_pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff,
+                     sparse, starts_t, cols_t, vals_t)
             # d(mean squared error)/d(output)
-            gout = G[aoff[L] : aoff[L] + n]
-            pred = A[aoff[L] : aoff[L] + n]
             for i in range(n):
-                gout[i] = np.float32(2.0) * (pred[i] - batch_y[i]) / np.float32(n)
+                G[aoff[L] + i] = _F32_TWO * (A[aoff[L] + i] - batch_y[i]) / np.float32(n)
             for l in range(L - 1, first - 1, -1):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
-                act = l < L - 1 or out_act
-                g = G[aoff[l + 1] : aoff[l + 1] + n * n_out].reshape((n, n_out))
-                z = Z[aoff[l + 1] : aoff[l + 1] + n * n_out].reshape((n, n_out))
-                dz = D[aoff[l + 1] : aoff[l + 1] + n * n_out].reshape((n, n_out))
-                for i in range(n):
-                    for j in range(n_out):
-                        if act and z[i, j] <= 0:
-                            dz[i, j] = g[i, j] * (np.float32(SELU_SCALE * SELU_ALPHA) * np.exp(z[i, j]))
-                        elif act:
-                            dz[i, j] = g[i, j] * np.float32(SELU_SCALE)
-                        else:
-                            dz[i, j] = g[i, j]
-                a_in = A[aoff[l] : aoff[l] + n * n_in].reshape((n, n_in))
-                gw = grad[offsets[l] : offsets[l] + n_in * n_out].reshape((n_in, n_out))
-                np.dot(a_in.T, dz, gw)
-                gb = grad[offsets[l] + n_in * n_out : offsets[l] + n_in * n_out + n_out]
-                for j in range(n_out):
-                    s = np.float32(0.0)
+                o = aoff[l + 1]
+                m = n * n_out
+                _mul(G, Dd, DZ, o, m)
+                kw = offsets[l]
+                kb = kw + n_in * n_out
+                if l == 0 and sparse:
+                    for j in range(n_in * n_out):
+                        grad[uint64(kw + j)] = _F32_ZERO
                     for i in range(n):
-                        s += dz[i, j]
-                    gb[j] = s
-                if l > first:
-                    w = p[offsets[l] : offsets[l] + n_in * n_out].reshape((n_in, n_out))
-                    g_in = G[aoff[l] : aoff[l] + n * n_in].reshape((n, n_in))
-                    np.dot(dz, w.T, g_in)
-            # Adam, Keras form, on the trainable suffix only
+                        r = batch_pos[i]
+                        for e in range(starts_t[r], starts_t[r + 1]):
+                            _axpy(vals_t[e], DZ, o + i * n_out, grad, kw + cols_t[e] * n_out, n_out)
+                elif n_out == 1:
+                    for k in range(n_in):
+                        acc = _F32_ZERO
+                        for i in range(n):
+                            acc += A[aoff[l] + i * n_in + k] * DZ[o + i]
+                        grad[kw + k] = acc
+                else:  # GW[n_in, n_out] = A_in^T @ DZ
+                    _sgemm(0, 1, n_out, n_in, n, DZ, o, n_out, A, aoff[l], n_in, grad, kw, n_out)
+                for j in range(n_out):
+                    grad[uint64(kb + j)] = DZ[uint64(o + j)]
+                for i in range(1, n):
+                    _axpy(_F32_ONE, DZ, o + i * n_out, grad, kb, n_out)
+                if l > first and n_out == 1:
+                    for i in range(n):
+                        _scale(DZ[o + i], p, kw, G, aoff[l] + i * n_in, n_in)
+                elif l > first:  # G_in[n, n_in] = DZ @ W^T
+                    _sgemm(1, 0, n_in, n, n_out, p, kw, n_out, DZ, o, n_out, G, aoff[l], n_in)
+            # Adam, Keras form, on the trainable suffix only: kernels get the L2 gradient, biases not
             step += 1
             lr_t = lr32 * np.float32(np.sqrt(1.0 - ADAM_BETA2**step) / (1.0 - ADAM_BETA1**step))
-            _adam_update(p, grad, l2_coef, m1, m2, start, lr_t)
+            for l in range(first, L):
+                kw = offsets[l]
+                kb = kw + sizes[l] * sizes[l + 1]
+                ke = offsets[l + 1]
+                _adam_update(p, grad, m1, m2, kw, kb - kw, l2_kernel, lr_t)
+                _adam_update(p, grad, m1, m2, kb, ke - kb, _F32_ZERO, lr_t)
         epochs_run = epoch + 1
         # Keras EarlyStopping on val_loss (MSE + regularization), min_delta 0
-        val = _val_mse(p, Fv, loc_v, y_v, nv, first, sizes, offsets, out_act, A, Z, aoff) + _l2_term(p, is_kernel, l2)
+        val = _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
+                       sparse, starts_v, cols_v, vals_v)
+        val += l2 * (frozen_l2 + _kernel_sum_squares(p, sizes, offsets, first, L))
         wait += 1
         if val < best_val:
             best_val = val
             best_epoch = epoch
-            best[:] = p
+            best[start:] = p[start:]
             wait = 0
         if wait >= patience and epoch > 0:
             break
     p[:] = best
-    return _val_mse(p, Fv, loc_v, y_v, nv, first, sizes, offsets, out_act, A, Z, aoff), best_epoch, epochs_run
+    return (
+        _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
+                 sparse, starts_v, cols_v, vals_v),
+        best_epoch,
+        epochs_run,
+    )
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _train_all(
-    theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, is_kernel, firsts, bins, bin_starts,
+    theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, firsts, bins, bin_starts,
     lr, l2, epochs, patience, batch_size, out_act, val_mse, best_epoch, epochs_run,
 ):
     # one parallel iteration per bin; a bin's members run one after another on one thread
@@ -329,7 +545,7 @@ def _train_all(
             p = theta[m].copy()
             v, be, er = _train_member(
                 p, X, rows_t[m, : nt[m]], y_t[m, : nt[m]], rows_v[m, : nv[m]], y_v[m, : nv[m]], seeds[m],
-                sizes, offsets, is_kernel, firsts[m], lr, l2, epochs, patience, batch_size, out_act,
+                sizes, offsets, firsts[m], lr, l2, epochs, patience, batch_size, out_act,
             )
             theta[m, :] = p
             val_mse[m] = v
@@ -414,7 +630,7 @@ def train_jobs(
     bins, bin_starts = balanced_bins(costs, numba.get_num_threads())
     _train_all(
         theta, X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr, np.concatenate(seeds),
-        sizes, offsets, kernel_mask(layer_sizes), firsts_arr, bins, bin_starts,
+        sizes, offsets, firsts_arr, bins, bin_starts,
         float(config.learning_rate), float(config.l2), int(config.epochs), int(config.patience),
         int(config.batch_size), bool(config.output_activation), val_mse, best_epoch, epochs_run,
     )

@@ -22,13 +22,14 @@ numpy: ``np.load(..., allow_pickle=False)``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from labnet._files import atomic_write
 
 from .mlp import layer_offsets, predict_ensemble
 from .transfer import SourceNetwork
@@ -251,13 +252,6 @@ def load_pool(path: str | Path) -> SourcePool:
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file and rename: a crash never leaves a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def save_model_file(path: Path, flat_params: np.ndarray, layer_sizes: Sequence[int], train_rows: np.ndarray) -> None:

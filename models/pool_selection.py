@@ -10,36 +10,35 @@ pooled over every held-out point; lower is better):
   and a few small linear solves, no training. It is the linear analogue of the transfer modes
   (a frozen featurizer plus a trained head).
 * ``transfer_cv``: the real thing: each fold trains the lab's transfer mode on the fold's
-  training part and scores it on the held-out part. Fine-tuning modes train one member per
-  fold through the engine (grouped by architecture); ``featurizer_rf`` fits one forest per fold.
-  The engine's early stopping watches the held-out part (as the lab's BPM does with its
-  validation split), so this CV error is slightly optimistic.
+  training part and scores it on the held-out part
+  (:meth:`~labnet.models.transfer_modes.base.BaseTransferMode.cross_validated_mse`). Fine-tuning
+  modes train one member per fold through the engine (grouped by architecture);
+  ``featurizer_rf`` fits one forest per fold. The engine's early stopping watches the held-out
+  part (as the lab's BPM does with its validation split), so this CV error is slightly optimistic.
+
+Each scorer is a function in :data:`POOL_SCORERS`, looked up by the lab's ``pool_scoring``.
 
 The lab scores on the *training part* of its current split only, so its validation split stays
 untouched by the ranking and BPM selection against the local model remains a fair test.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Literal, get_args
 
 import numpy as np
 
 from .config import LearnerConfig
 from .engine import train_jobs
-from .grouping import EngineTask, Trainer, train_grouped
-from .transfer import (
-    SourceNetwork,
-    TransferMode,
-    check_transfer_mode,
-    finetune_job,
-    fit_featurizer_forest,
-    hidden_features,
-    one_torch_thread,
-)
+from .features import hidden_features, one_torch_thread
+from .grouping import Trainer
+from .choices import TransferMode
+from .transfer import SourceNetwork
+from .transfer_modes.base import BaseTransferMode
+from .transfer_modes.registry import get_transfer_mode
 
-PoolScoring = Literal["ridge_probe", "transfer_cv"]
-POOL_SCORINGS: tuple[str, ...] = get_args(PoolScoring)
+from .choices import POOL_SCORINGS, PoolScoring  # noqa: E402  (names declared once, light)
 RIDGE_ALPHA = 1.0
 
 
@@ -76,12 +75,50 @@ def ridge_cv_mse(features: np.ndarray, y: np.ndarray, folds: np.ndarray, alpha: 
     return squared / len(y)
 
 
+def ridge_probe_scores(
+    sources: Sequence[SourceNetwork],
+    X: np.ndarray,
+    rows: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    mode: BaseTransferMode,
+    learner: LearnerConfig,
+    rng: np.random.Generator,
+    trainer: Trainer,
+) -> list[float]:
+    """``ridge_probe``: CV MSE of a ridge regression on each source's last hidden layer (mode-independent)."""
+    with one_torch_thread():
+        return [ridge_cv_mse(hidden_features(s, np.asarray(X)[rows]), y, folds) for s in sources]
+
+
+def transfer_cv_scores(
+    sources: Sequence[SourceNetwork],
+    X: np.ndarray,
+    rows: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    mode: BaseTransferMode,
+    learner: LearnerConfig,
+    rng: np.random.Generator,
+    trainer: Trainer,
+) -> list[float]:
+    """``transfer_cv``: CV MSE of each source transferred in the lab's own mode."""
+    return mode.cross_validated_mse(sources, X, rows, y, folds, learner, rng, trainer)
+
+
+PoolScorer = Callable[..., list[float]]
+POOL_SCORERS: Mapping[str, PoolScorer] = MappingProxyType(
+    {"ridge_probe": ridge_probe_scores, "transfer_cv": transfer_cv_scores}
+)
+"""Every pool scorer by name, in the order of :data:`POOL_SCORINGS`; arguments as :func:`ridge_probe_scores`."""
+
+
 def score_sources(
     sources: Sequence[SourceNetwork],
     X: np.ndarray,
     rows: np.ndarray,
     y: np.ndarray,
-    mode: TransferMode,
+    mode: TransferMode | BaseTransferMode,
     learner: LearnerConfig,
     scoring: PoolScoring = "ridge_probe",
     n_folds: int = 5,
@@ -93,55 +130,21 @@ def score_sources(
     Args:
         X: descriptors of all materials [N, d]; rows: the lab's material indices [n]; y: their
             standardized targets [n].
-        mode: the lab's transfer mode (``transfer_cv`` cross-validates exactly that mode).
+        mode: the lab's transfer mode, a name or its object (``transfer_cv`` cross-validates exactly that mode).
         rng: draws the folds (and, for transfer_cv, the members' shuffle seeds and forest seeds).
     """
-    if scoring not in POOL_SCORINGS:
+    scorer = POOL_SCORERS.get(scoring)
+    if scorer is None:
         raise ValueError(f"pool_scoring = {scoring!r}: expected one of {', '.join(POOL_SCORINGS)}")
-    check_transfer_mode(mode)
+    transfer = get_transfer_mode(mode)
     rng = rng if rng is not None else np.random.default_rng(0)
     rows = np.asarray(rows, np.int64)
     y = np.asarray(y, np.float32)
     folds = fold_ids(len(rows), n_folds, rng)
-    if scoring == "ridge_probe":
-        with one_torch_thread():
-            scores = [ridge_cv_mse(hidden_features(s, np.asarray(X)[rows]), y, folds) for s in sources]
-    elif mode == "featurizer_rf":
-        scores = [_forest_cv_mse(s, X, rows, y, folds, learner, rng) for s in sources]
-    else:
-        scores = _finetune_cv_mse(sources, X, rows, y, folds, mode, learner, rng, trainer)
-    scores = np.asarray(scores, np.float64)
+    scores = np.asarray(scorer(sources, X, rows, y, folds, transfer, learner, rng, trainer), np.float64)
     return np.where(np.isfinite(scores), scores, np.inf)
 
 
 def top_k(scores: np.ndarray, k: int) -> list[int]:
     """Indices of the k lowest scores, best first (ties: the lower index)."""
     return [int(i) for i in np.argsort(np.asarray(scores, np.float64), kind="stable")[: max(0, int(k))]]
-
-
-def _forest_cv_mse(source, X, rows, y, folds, learner, rng) -> float:
-    squared = 0.0
-    for fold in np.unique(folds):
-        test = folds == fold
-        seed = int(rng.integers(0, 2**32))
-        forest = fit_featurizer_forest(source, X, rows[~test], y[~test], rows[test], y[test], learner.rf_trees, seed)
-        squared += forest.validation_loss * int(test.sum())
-    return squared / len(rows)
-
-
-def _finetune_cv_mse(sources, X, rows, y, folds, mode, learner, rng, trainer) -> list[float]:
-    tasks: list[EngineTask] = []
-    for source in sources:
-        for fold in np.unique(folds):
-            test = folds == fold
-            seeds = rng.integers(0, 2**63, size=1, dtype=np.uint64)
-            job, config = finetune_job(source, mode, learner, rows[~test], y[~test], rows[test], y[test], seeds)
-            tasks.append(EngineTask(job, source.layer_sizes, config))
-    results = train_grouped(tasks, X, trainer)
-    n_folds = len(np.unique(folds))
-    sizes = np.array([int((folds == f).sum()) for f in np.unique(folds)], dtype=np.float64)
-    return [
-        float(np.dot([results[i * n_folds + j].val_mse[0] for j in range(n_folds)], sizes) / len(rows))
-        for i in range(len(sources))
-    ]
-

@@ -1,8 +1,9 @@
 """Checkpoints of a running :class:`~labnet.simulation.network.ExplorationNetwork`, written atomically.
 
 A checkpoint is one pickle holding the whole Mesa model between two ticks: labs (observations,
-logs, oracle random streams), the broker's published snapshots, the transfer log, the
-DataCollector and the model's own random generators. Loading it and running on gives exactly
+step logs, oracle random streams, neighbour-selection and pool-ranking state), the broker's
+published snapshots, the transfer log and the model's own random generators. No action is in
+progress between two ticks (a plan lives only inside ``ExplorationNetwork.step``). Loading it and running on gives exactly
 the results of a run that never stopped (the simulation's randomness is keyed by
 (seed, lab, tick), and all of it is in the pickle).
 
@@ -18,51 +19,27 @@ tied to the labnet code that wrote it (classes are stored by name); resume with 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from labnet._files import atomic_write
 from labnet.environment.material_space import MaterialSpace
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (network imports mesa and models)
     from .network import ExplorationNetwork
 
-CHECKPOINT_FORMAT = 1
-"""Version of the checkpoint layout; bumped when it changes incompatibly."""
+CHECKPOINT_FORMAT = 2
+"""Version of the checkpoint layout; bumped when it changes incompatibly (2: step logs hold
+``StepRecord`` s, labs keep no plan between ticks, no DataCollector)."""
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded: unreadable, another format, or another material space."""
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object], fsync: bool = False) -> None:
-    """Write ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    A crash or an exception in ``write`` leaves the previous ``path`` (or no file) intact,
-    never a half-written one; the temporary file is removed when ``write`` raises.
-
-    Args:
-        path: the file to (re)write.
-        write: called with the temporary path; must create and fill that file.
-        fsync: flush the temporary file to the storage device before the rename, so the new
-            content also survives a power loss or kernel crash (a killed process needs no fsync).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        if fsync:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def space_fingerprint(space: MaterialSpace) -> str:
@@ -153,7 +130,7 @@ def save_network(
         extra: small picklable data to store alongside (returned by :func:`load_network`).
         fingerprint: :func:`space_fingerprint` of ``network.space`` if already known (saves
             recomputing it at every tick).
-        fsync: see :func:`atomic_write`.
+        fsync: see :func:`labnet._files.atomic_write`.
 
     Returns:
         Size of the checkpoint, bytes.

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from labnet.runs.reports.analysis import (
+    best_at_budgets,
     bootstrap_mean_ci,
+    compare_conditions,
+    format_comparisons,
     format_summary,
     observations_to_threshold,
     summarize,
@@ -79,6 +82,7 @@ def separated_obs():
     obs = pd.DataFrame(rows)
     obs["property"], obs["goal"], obs["threshold"] = "P0", "maximize", 0.9
     obs["reached"] = obs["n_obs_to_threshold"].notna()
+    obs["n_obs_total"] = 60
     return obs
 
 
@@ -86,13 +90,18 @@ def test_summarize_ci_contains_mean_and_separated_groups_are_significant():
     summary = summarize(separated_obs(), seed=0)
     assert summary["condition"].tolist() == ["networked", "isolated", "random"]
     for row in summary.itertuples():
-        assert row.ci_low <= row.mean <= row.ci_high
+        assert row.mean_reached_ci_low <= row.mean_reached <= row.mean_reached_ci_high
+        assert row.rmst_ci_low <= row.rmst <= row.rmst_ci_high
     networked = summary.set_index("condition").loc["networked"]
-    assert networked["mean"] == pytest.approx(np.mean([10 + t % 3 for t in range(10)]))
-    assert networked["ci_low"] < networked["ci_high"]
-    assert networked["p_networked_vs_isolated"] < 0.001
+    assert networked["mean_reached"] == pytest.approx(np.mean([10 + t % 3 for t in range(10)]))
+    assert networked["rmst"] == pytest.approx(networked["mean_reached"])  # every trial reached: RMST = mean
+    assert networked["mean_reached_ci_low"] < networked["mean_reached_ci_high"]
+    assert networked["p_mwu_reached"] < 0.001
     random = summary.set_index("condition").loc["random"]
-    assert random["reached"] == "9/10" and random["mean"] == 50.0
+    assert random["reached"] == "9/10" and random["mean_reached"] == 50.0
+    # the unreached trial counts as tau = 60 in the RMST: (9 * 50 + 60) / 10, not the reached-only 50
+    assert random["tau"] == 60 and random["rmst"] == pytest.approx(51.0)
+    assert random["median"] == 50.0
 
 
 def test_summarize_is_seeded_and_handles_small_groups():
@@ -100,10 +109,11 @@ def test_summarize_is_seeded_and_handles_small_groups():
     assert summarize(obs, seed=3).equals(summarize(obs, seed=3))
     few = obs[(obs["trial"] < 1) | (obs["condition"] != "isolated")]  # one isolated value: no test
     summary = summarize(few)
-    assert summary["p_networked_vs_isolated"].isna().all()
+    assert summary["p_mwu_reached"].isna().all()
     none_reached = obs.assign(n_obs_to_threshold=np.nan, reached=False)
     row = summarize(none_reached).iloc[0]
-    assert row["reached"] == "0/10" and np.isnan(row["mean"]) and np.isnan(row["ci_low"])
+    assert row["reached"] == "0/10" and np.isnan(row["mean_reached"]) and np.isnan(row["mean_reached_ci_low"])
+    assert row["rmst"] == 60 and np.isinf(row["median"])  # nobody reached: every trial counts tau
 
 
 def test_bootstrap_ci_of_a_constant_is_the_constant():
@@ -117,11 +127,34 @@ def test_format_summary_text_and_markdown():
     lines = text.splitlines()
     assert lines[0].split()[:4] == ["lab", "property", "target", "condition"]
     assert len(lines) == 2 + 3
-    assert "9/10" in text and ">= 0.9" in text
+    assert "9/10" in text and ">= 0.9" in text and "RMST" in lines[0]
     markdown = format_summary(summary, markdown=True)
     assert markdown.splitlines()[0].startswith("| lab |") and markdown.count("\n") == 4
-    report = summary_markdown(summary, title="demo", details=["3 labs"])
+    comparisons = compare_conditions(separated_obs())
+    report = summary_markdown(summary, title="demo", details=["3 labs"], comparisons=comparisons)
     assert report.startswith("# demo") and "initial random points are counted" in report
+    assert "Paired comparisons (headline)" in report and "networked faster" in report
+    assert "networked faster" in format_comparisons(comparisons)
+
+
+def test_comparisons_are_paired_and_name_ci_test_and_n():
+    comparisons = compare_conditions(separated_obs(), seed=0).set_index("comparison")
+    iso = comparisons.loc["networked - isolated"]
+    # RMST difference: mean(10 + t % 3) - mean(30 + t % 4) over the 10 paired trials
+    expected = np.mean([10 + t % 3 for t in range(10)]) - np.mean([30 + t % 4 for t in range(10)])
+    assert iso["difference"] == pytest.approx(expected)
+    assert iso["ci_low"] <= iso["difference"] <= iso["ci_high"] < 0
+    assert iso["n_pairs"] == 10 and "paired bootstrap" in iso["test"] and iso["verdict"] == "networked faster"
+    assert iso["p_logrank_stratified"] < 0.01
+    few = separated_obs()[separated_obs()["trial"] < 4]  # 4 pairs: no verdict, whatever the CI
+    assert compare_conditions(few).iloc[0]["verdict"].startswith("undecided")
+
+
+def test_best_at_budgets_takes_the_value_at_the_budget(steps):
+    budgets = best_at_budgets(steps, budgets=(2, 5, 100))
+    assert set(budgets["budget"]) == {2, 5}  # no run has 100 observations
+    row = budgets[(budgets.trial == 0) & (budgets.condition == "networked") & (budgets.lab == "A") & (budgets.budget == 5)]
+    assert row["best"].item() == 0.95
 
 
 def test_best_so_far_plot_writes_a_png(steps, tmp_path):

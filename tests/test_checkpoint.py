@@ -10,9 +10,16 @@ import pytest
 from labnet.agents import LabSpec
 from labnet.environment import Topology, synthetic_world
 from labnet.simulation import ExplorationNetwork
-from labnet.simulation.checkpoint import CheckpointError, atomic_write, load_network, save_network, space_fingerprint
+from labnet._files import atomic_write
+from labnet.simulation.checkpoint import CheckpointError, load_network, save_network, space_fingerprint
 from labnet.models import LearnerConfig
-from labnet.runs.execution.tick_stream import StreamError, TickStream, read_records, read_step_table, read_transfer_table
+from labnet.runs.execution.tick_stream import (
+    StreamError,
+    TickStream,
+    read_records,
+    read_step_table,
+    read_transfer_table,
+)
 
 FAST = LearnerConfig(n_members=3, epochs=4, patience=4)
 NAMES = ["A", "B", "C"]
@@ -32,8 +39,7 @@ def network(space, seed=0) -> ExplorationNetwork:
 def assert_same_run(a: ExplorationNetwork, b: ExplorationNetwork) -> None:
     pd.testing.assert_frame_equal(a.step_table(), b.step_table())
     pd.testing.assert_frame_equal(a.transfer_table(), b.transfer_table())
-    for table in ("get_model_vars_dataframe", "get_agent_vars_dataframe"):  # Mesa's DataCollector
-        pd.testing.assert_frame_equal(getattr(a.datacollector, table)(), getattr(b.datacollector, table)())
+    pd.testing.assert_frame_equal(a.tick_table(), b.tick_table())
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +136,12 @@ def test_streams_rebuild_the_network_tables_exactly(streamed):
     pd.testing.assert_frame_equal(steps, net.step_table())
     pd.testing.assert_frame_equal(read_transfer_table(transfers_path), net.transfer_table())
     assert len(read_transfer_table(transfers_path)) > 0
+
+
+def test_a_stream_of_other_records_is_named_not_misread(streamed, tmp_path):
+    _, _, transfers_path = streamed
+    with pytest.raises(StreamError, match="not a step stream"):
+        read_step_table(transfers_path, NAMES)
 
 
 def test_reopening_a_stream_rewrites_it_to_the_checkpointed_state(space, tmp_path):

@@ -180,7 +180,8 @@ def test_load_csv_with_feature_columns_and_default(tmp_path: Path) -> None:
     default = load_csv(path, ["y"], id_column="id")  # numeric, not property, not id: x1, x2
     assert default.descriptor_names == ("x1", "x2")
     assert list(default.ids) == [7, 9]
-    assert list(load_csv(path, ["y"]).descriptor_names) == ["id", "x1", "x2"]
+    # a column named id is index-like: never an automatic feature (issue 12)
+    assert list(load_csv(path, ["y"]).descriptor_names) == ["x1", "x2"]
     assert list(load_csv(path, ["y"]).ids) == [0, 1]
 
 

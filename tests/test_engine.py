@@ -6,7 +6,9 @@ best/stopping epochs must match exactly. Observed differences are ~1e-6 (differe
 order and FMA contraction only).
 
 The data is a small synthetic composition-like world built here (300 rows x 39 slots, three
-non-zero fractions per row summing to 1); the B2 file is not read.
+non-zero fractions per row summing to 1), so the engine's first layer runs as a gather-sum over
+the non-zeros; one test uses dense descriptors to cover its dense (sgemm) first layer. The B2 file
+is not read.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pytest
 import torch
 
 from labnet.models.config import LearnerConfig
-from labnet.models.engine import TrainJob, TrainResult, epoch_order, train_jobs
+from labnet.models.engine import TrainJob, TrainResult, _exp_nonpositive, epoch_order, train_jobs
 from labnet.models.mlp import (
     MLP,
     PREDICT_CHUNK_ROWS,
@@ -132,6 +134,31 @@ def test_members_stopping_early_at_different_epochs_match_reference(world, sourc
         # Keras EarlyStopping: a member that stopped did so `patience` epochs after its best one
         early = e.epochs_run < config.epochs
         np.testing.assert_array_equal(e.epochs_run[early], e.best_epoch[early] + 1 + config.patience)
+
+
+def test_dense_descriptors_take_the_dense_first_layer_and_match_reference(world):
+    # every descriptor non-zero: above the engine's sparsity threshold, so layer 0 is one sgemm
+    X = np.random.default_rng(15).uniform(0.1, 1.0, size=(N_ROWS, N_SLOTS)).astype(np.float32)
+    config = LearnerConfig(epochs=6)
+    job = make_job((X, world[1]), n_train=30, n_val=8, seed=16, n_members=2)
+    assert_matches_reference(train_jobs([job], X, SIZES, config)[0], train_jobs_reference([job], X, SIZES, config)[0])
+
+
+def test_linear_output_layer_matches_reference(world, source_params):
+    config = LearnerConfig(epochs=6, output_activation=False)
+    jobs = [make_job(world, n_train=30, n_val=8, seed=17, n_members=2),
+            make_job(world, n_train=22, n_val=6, seed=18, params=source_params, frozen_layers=2)]
+    for e, r in zip(train_jobs(jobs, world[0], SIZES, config), train_jobs_reference(jobs, world[0], SIZES, config)):
+        assert_matches_reference(e, r)
+
+
+def test_selu_exp_is_within_two_ulp_of_numpy():
+    x = np.concatenate([-np.logspace(-8, np.log10(87.0), 20000), [0.0, -1e-30]]).astype(np.float32)
+    mine = np.array([_exp_nonpositive(v) for v in x], dtype=np.float32)
+    exact = np.exp(x.astype(np.float64))
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert (np.abs(mine - exact) <= 2 * ulp).all(), float((np.abs(mine - exact) / ulp).max())
+    assert 0 < _exp_nonpositive(np.float32(-200.0)) <= np.exp(np.float32(-87.0)) * 1.0001  # clamped, never 0 or NaN
 
 
 # --------------------------------------------------------------------------- fine-tuning and restore

@@ -5,6 +5,14 @@ to 6 significant digits, everything else exactly) of the default scenario and of
 2-trial ``paper_b2`` run, written by the code before the architecture change (issue 11). Only
 digests are stored: nothing of the B2 dataset is in the repository. A failure names the
 tables and columns that changed.
+
+The validation losses and the generalization error (:data:`TRAINING_LOSS_COLUMNS`) are the
+one exception: they carry the float32 rounding of 100 epochs of training, which the faster
+numba kernel (issue 14) changes by up to ~2e-3 relative without changing any decision. They
+are compared by their mean (relative 1e-2) against the same runs of the old code; every
+other column, including every chosen material, measured value and transfer decision, must
+still match exactly. (Before that kernel landed, the whole-table digests matched, the
+architecture change of issue 11 included.)
 """
 from __future__ import annotations
 
@@ -19,7 +27,14 @@ import pytest
 from labnet import load_builtin, resolve, run_scenario
 
 GOLDEN = Path(__file__).parent / "data" / "golden_tables.json"
-TABLES = ("steps.parquet", "transfers.parquet", "observations_to_threshold.csv", "summary.csv")
+#: columns that carry training's float rounding: compared by their mean, not their digest
+TRAINING_LOSS_COLUMNS = {
+    "steps.parquet": ("bpm_validation_loss", "generalization_mse", "candidate_losses"),
+    "transfers.parquet": ("validation_loss", "local_validation_loss"),
+}
+TABLES = ("steps.parquet", "transfers.parquet", "observations_to_threshold.csv")
+"""summary.csv is not compared: its headline changed by design (issue 15: survival statistics)."""
+
 
 
 def column_digest(values: pd.Series) -> str:
@@ -40,13 +55,20 @@ def table_digests(run_dir: Path) -> dict[str, dict]:
     return out
 
 
-def differences(expected: dict, actual: dict) -> list[str]:
+def differences(expected: dict, actual: dict, run_dir: Path) -> list[str]:
     found = []
-    for table, want in expected.items():
+    for table, means in expected["training_losses"].items():
+        frame = pd.read_parquet(Path(run_dir) / table)
+        for column, mean in means.items():
+            if abs(frame[column].mean() - mean) > 1e-2 * abs(mean):
+                found.append(f"{table}: mean of {column!r} is {frame[column].mean():.6g}, expected {mean:.6g}")
+    for table, want in ((t, w) for t, w in expected.items() if t in TABLES):
         got = actual[table]
         if got["rows"] != want["rows"]:
             found.append(f"{table}: {got['rows']} rows, expected {want['rows']}")
         for column, digest in want["columns"].items():
+            if column in TRAINING_LOSS_COLUMNS.get(table, ()):
+                continue
             if column not in got["columns"]:
                 found.append(f"{table}: column {column!r} missing")
             elif got["columns"][column] != digest:
@@ -58,11 +80,12 @@ def differences(expected: dict, actual: dict) -> list[str]:
 @pytest.mark.slow
 def test_default_scenario_tables_are_unchanged(tmp_path):
     result = run_scenario(resolve(load_builtin("default")), tmp_path, progress=False)
-    assert differences(json.loads(GOLDEN.read_text())["default"], table_digests(result.run_dir)) == []
+    expected = json.loads(GOLDEN.read_text())["default"]
+    assert differences(expected, table_digests(result.run_dir), result.run_dir) == []
 
 
 @pytest.mark.slow
 def test_paper_b2_tables_are_unchanged(tmp_path, b2_path):
     result = run_scenario(resolve(load_builtin("paper_b2"), data=str(b2_path), ticks=20, trials=2), tmp_path, progress=False)
     expected = json.loads(GOLDEN.read_text())["paper_b2_20ticks_2trials"]
-    assert differences(expected, table_digests(result.run_dir)) == []
+    assert differences(expected, table_digests(result.run_dir), result.run_dir) == []

@@ -8,9 +8,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.agents.neighbour_selection import ScalingNeighbourSelector
+from labnet.agents.neighbour_selection import (
+    NEIGHBOUR_SELECTIONS,
+    NEIGHBOUR_SELECTORS,
+    AllNeighbours,
+    ScalingNeighbourSelector,
+    neighbour_selector,
+)
 from labnet.runs.execution.runner import run_scenario
 from labnet.runs.config.scenario import ScenarioError, load_scenario
+
+
+def test_each_selection_name_has_its_selector_and_all_tries_every_neighbour():
+    assert tuple(NEIGHBOUR_SELECTORS) == NEIGHBOUR_SELECTIONS
+    every = neighbour_selector("all", budget=1, retry_every=1)
+    assert isinstance(every, AllNeighbours)
+    assert every.choose({"b": 5, "a": 7, "c": 9}, action=3) == ["b", "a", "c"]  # all, in topology order
+    scaling = neighbour_selector("scaling", budget=2, retry_every=4)
+    assert isinstance(scaling, ScalingNeighbourSelector) and (scaling.budget, scaling.retry_every) == (2, 4)
+    with pytest.raises(ValueError, match=r"neighbour_selection = 'some': expected one of all, scaling"):
+        neighbour_selector("some", budget=1, retry_every=1)
 
 
 def test_few_neighbours_are_all_tried_and_untried_ones_come_before_known_ones():

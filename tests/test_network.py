@@ -7,9 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from typing import get_args
+
 from labnet.agents import LabSpec
+from labnet.agents.candidates import NeighbourCandidate, ScratchCandidate
+from labnet.agents.lab import BayesianOptimizationLab, RandomSearchLab
+from labnet.agents.plan import ActionPlan
+from labnet.agents.spec import Strategy
+from labnet.agents.step_record import StepRecord
+from labnet.agents.strategies import LAB_STRATEGIES, lab_class
 from labnet.environment import Topology, synthetic_world
-from labnet.simulation import ExplorationNetwork
+from labnet.simulation import ExplorationNetwork, tick_frame
 from labnet.models import LearnerConfig, UpperConfidenceBound, argmax_unmeasured, predict_ensemble, select_best, train_jobs
 
 FAST = LearnerConfig(n_members=4, epochs=4, patience=4)
@@ -145,11 +153,87 @@ def test_initial_points_are_shared_across_conditions(space):
     pd.testing.assert_frame_equal(pick(networked), pick(random))
 
 
-def test_datacollector_records_one_row_per_tick(space):
-    net = run(space, Topology.complete(NAMES), ticks=3)
-    model_vars = net.datacollector.get_model_vars_dataframe()
-    assert model_vars["tick"].tolist() == [0, 1, 2]
-    assert len(net.datacollector.get_agent_vars_dataframe()) == 3 * 3
+def test_the_tick_table_reports_each_tick_as_the_labs_saw_it(space):
+    """tick_table() is derived from the step and transfer tables; checked against the labs' own state
+    read after every tick (a period-2 lab and a random lab starting at tick 1 keep their best in between)."""
+    labs = three_labs(periods=(1, 2, 1)) + [LabSpec("R", "P0", strategy="random", initial_points=6, phase_ticks=1)]
+    net = ExplorationNetwork(space, labs, Topology.complete(NAMES + ["R"]), FAST, seed=1)
+    seen = []
+
+    def read_labs(tick):
+        events = net.transfer_log.events()
+        seen.append((tick, sum(lab.n_obs for lab in net.agents), np.mean([lab.best_true_so_far for lab in net.agents]),
+                     len(events), sum(e.selected for e in events)))
+
+    net.run(4, progress=read_labs)
+    table = net.tick_table()
+    assert list(table.columns) == ["tick", "acquisitions", "n_obs", "mean_best_true_so_far", "transfers_built",
+                                   "transfers_selected"]
+    assert table.acquisitions.tolist() == [3, 3, 4, 3]  # B acts at 0 and 2, R from tick 1
+    for row, (tick, n_obs, best, built, selected) in zip(table.itertuples(), seen):
+        assert (row.tick, row.n_obs, row.transfers_built, row.transfers_selected) == (tick, n_obs, built, selected)
+        assert row.mean_best_true_so_far == pytest.approx(best)
+    assert table.transfers_built.iloc[-1] == len(net.transfer_table()) > 0
+    pd.testing.assert_frame_equal(tick_frame(net.step_table(), net.transfer_table(), 4), table)  # same from the tables
+    assert len(tick_frame(net.step_table(), net.transfer_table(), 0)) == 0
+
+
+def test_every_strategy_is_registered_and_an_unknown_one_is_named():
+    assert set(LAB_STRATEGIES) == set(get_args(Strategy))
+    assert lab_class("bo") is BayesianOptimizationLab and lab_class("random") is RandomSearchLab
+    with pytest.raises(ValueError, match=r"strategy = 'grid': expected one of bo, random"):
+        lab_class("grid")
+
+
+def test_a_lab_stepping_alone_acts_exactly_as_in_the_batched_network(space):
+    """Mesa's agent step (plan, train its own tasks, complete) gives the network's results, which
+    train every acting lab's plan in one engine call."""
+    batched = run(space, Topology.complete(NAMES), ticks=3, labs=three_labs(periods=(1, 2, 1)), seed=7)
+    alone = ExplorationNetwork(space, three_labs(periods=(1, 2, 1)), Topology.complete(NAMES), FAST, seed=7)
+    for tick in range(3):
+        for lab in alone.agents:
+            lab.step()
+        alone.tick += 1
+    pd.testing.assert_frame_equal(alone.step_table(), batched.step_table())
+    pd.testing.assert_frame_equal(alone.transfer_table(), batched.transfer_table())
+
+
+def test_a_plan_is_a_value_the_lab_keeps_nothing_of_between_plan_and_complete(space):
+    net = ExplorationNetwork(space, three_labs(), Topology.complete(NAMES), FAST, seed=2)
+    net.run(1)
+    lab = next(iter(net.agents))
+    state = set(vars(lab))
+    plan = lab.plan_action(1)
+    assert set(vars(lab)) == state
+    assert isinstance(plan, ActionPlan) and plan.tick == 1 and plan.action == 1
+    assert [type(c) for c in plan.candidates] == [ScratchCandidate, NeighbourCandidate, NeighbourCandidate]
+    assert [c.kind for c in plan.candidates] == ["scratch", "transfer", "transfer"]
+    assert len(plan.engine_tasks) == 3 and plan.own.source == "A"
+    assert len(plan.split.train_rows) + len(plan.split.val_rows) == lab.n_obs
+    with pytest.raises(RuntimeError, match="3 candidate ensembles planned, 1 trained"):
+        lab.complete_action(plan, lab.train(plan)[:1])
+    lab.complete_action(plan, lab.train(plan))
+    record = lab.log[-1]
+    assert isinstance(record, StepRecord) and record.tick == 1 and record.n_candidates == 3
+    assert list(record.as_dict()) == list(net.step_table().columns)
+
+
+def test_the_agents_reach_the_world_through_protocols_only():
+    """agents/lab.py never imports labnet.environment (not even for typing); no agent module
+    imports the floors above (simulation, runs)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "agents"
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        parents = ["labnet.agents", "labnet"]  # what a relative import of level 1, 2 starts from
+        imported = [node.module or "" if not node.level else ".".join(filter(None, [parents[node.level - 1], node.module]))
+                    for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        assert not [m for m in imported if m.startswith(("labnet.simulation", "labnet.runs"))], path.name
+        if path.name == "lab.py":
+            assert not [m for m in imported if m.startswith("labnet.environment")]
 
 
 def test_network_rejects_labs_that_are_not_topology_nodes(space):

@@ -10,7 +10,7 @@ import pytest
 
 from labnet.runs.cli import commands as cli
 from labnet.runs.reports import figures
-from labnet.runs.studies import paper1
+from labnet.runs.reports import paper1
 from labnet.runs.studies.reproduce import RESULTS_CSV, RESULTS_MD, RUN_INFO, TRANSFER_COUNTS_CSV
 
 FIGURE_FILES = (

@@ -86,7 +86,7 @@ def test_lab_specs_and_learner_are_the_shared_types():
 
 
 def test_lab_schema_mirrors_labspec_fields():
-    from labnet.runs.config.scenario import LabConfig
+    from labnet.runs.config.labs import LabConfig
 
     # community is the topology's, shown in the lab table; LabSpec (what a lab does) does not carry it
     assert list(LabConfig.model_fields) == [f.name for f in dataclasses.fields(LabSpec)] + ["community"]
@@ -243,7 +243,7 @@ def test_check_properties_names_the_lab_and_lists_available():
 def test_unknown_property_against_the_synthetic_world():
     from labnet.environment import synthetic_world
 
-    from labnet.runs.execution.build import build_space
+    from labnet.runs.config.build import build_space
 
     data = minimal(dataset={"kind": "synthetic", "n_candidates": 50, "n_properties": 2})
     scenario = load_scenario(data)
@@ -272,8 +272,10 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
 
 
 def test_cli_scenario_argument_resolution(tmp_path):
-    assert cli.scenario_from_argument(None).name == "default"
-    assert cli.scenario_from_argument("paper_b2").name == "paper_b2"
+    from labnet.runs.config.scenario import scenario_from_argument  # what `labnet run SCENARIO` calls
+
+    assert scenario_from_argument(None).name == "default"
+    assert scenario_from_argument("paper_b2").name == "paper_b2"
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(minimal(name="mine")))
-    assert cli.scenario_from_argument(str(path)).name == "mine"
+    assert scenario_from_argument(str(path)).name == "mine"

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from labnet.environment import Topology
-from labnet.environment.topology_io import SUFFIX_FORMATS
-from labnet.runs.execution.build import LAB_TABLE_COLUMNS, build_topology, lab_table
+from labnet.environment.topology_io import SUFFIX_FORMATS, read_topology, write_edge_list, write_graphml
+from labnet.runs.config.build import LAB_TABLE_COLUMNS, build_topology, lab_table
 from labnet.runs.execution.runner import run_scenario
+from labnet.runs.config.topologies import TOPOLOGY_FILE_SUFFIXES
 from labnet.runs.config.scenario import (
-    TOPOLOGY_FILE_SUFFIXES,
     ScenarioError,
     check_properties,
     load_builtin,
@@ -137,12 +137,12 @@ def test_latency_rule_draws_one_latency_per_link_in_range_without_changing_the_g
 
 def test_graphml_round_trip_keeps_latencies_and_communities(tmp_path: Path) -> None:
     original = Topology.stochastic_block(NAMES, [5, 7], p_in=0.8, p_out=0.2, seed=1, latency_ticks=UNIFORM_0_5)
-    original.write_graphml(tmp_path / "net.graphml")
-    loaded = Topology.from_file(NAMES, tmp_path / "net.graphml")
+    write_graphml(original, tmp_path / "net.graphml")
+    loaded = read_topology(tmp_path / "net.graphml", NAMES)
     assert loaded == original and loaded.communities == original.communities
     assert loaded.latency(*original.edges()[0][:2]) == original.edges()[0][2]
     # node ids are lab names: the labs may be listed in another order
-    assert edge_set(Topology.from_file(NAMES[::-1], tmp_path / "net.graphml")) == edge_set(original)
+    assert edge_set(read_topology(tmp_path / "net.graphml", NAMES[::-1])) == edge_set(original)
 
 
 def test_hand_written_undirected_graphml_maps_nodes_in_order(tmp_path: Path) -> None:
@@ -162,42 +162,42 @@ def test_hand_written_undirected_graphml_maps_nodes_in_order(tmp_path: Path) -> 
 """,
         encoding="utf-8",
     )
-    topology = Topology.from_file(["a", "b", "c"], tmp_path / "g.xml", latency_ticks=1)
+    topology = read_topology(tmp_path / "g.xml", ["a", "b", "c"], latency_ticks=1)
     assert topology.edges() == [("a", "b", 4), ("b", "a", 4), ("b", "c", 1), ("c", "b", 1)]
     assert topology.communities == {"a": 1, "b": 0, "c": 1}
     with pytest.raises(ValueError, match="declares a undirected graph|declares an? undirected graph"):
-        Topology.from_file(["a", "b", "c"], tmp_path / "g.xml", directed=True)
+        read_topology(tmp_path / "g.xml", ["a", "b", "c"], directed=True)
     with pytest.raises(ValueError, match="cannot be matched in order"):
-        Topology.from_file(["a", "b"], tmp_path / "g.xml")
+        read_topology(tmp_path / "g.xml", ["a", "b"])
 
 
 def test_edge_list_round_trips_undirected_and_directed(tmp_path: Path) -> None:
     undirected = Topology.watts_strogatz(NAMES, k=4, p=0.2, seed=2, latency_ticks=UNIFORM_0_5)
-    undirected.write_edge_list(tmp_path / "u.edges", directed=False)
-    assert Topology.from_file(NAMES, tmp_path / "u.edges") == undirected
+    write_edge_list(undirected, tmp_path / "u.edges", directed=False)
+    assert read_topology(tmp_path / "u.edges", NAMES) == undirected
     directed = Topology.erdos_renyi(NAMES, p=0.3, seed=2, directed=True, latency_ticks=UNIFORM_0_5)
-    directed.write_edge_list(tmp_path / "d.csv")
+    write_edge_list(directed, tmp_path / "d.csv")
     assert (tmp_path / "d.csv").read_text().startswith("source,target,latency_ticks\n")
-    assert Topology.from_file(NAMES, tmp_path / "d.csv", directed=True) == directed
+    assert read_topology(tmp_path / "d.csv", NAMES, directed=True) == directed
     with pytest.raises(ValueError, match="has no reverse edge"):
-        directed.write_edge_list(tmp_path / "x.txt", directed=False)
+        write_edge_list(directed, tmp_path / "x.txt", directed=False)
 
 
 def test_hand_written_edge_list_integer_ids_default_latency_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "net.txt"
     path.write_text("# a comment\nsource target latency_ticks\n0 1 3\n\n1   2\n", encoding="utf-8")
-    topology = Topology.from_file(["a", "b", "c", "d"], path, latency_ticks=2)
+    topology = read_topology(path, ["a", "b", "c", "d"], latency_ticks=2)
     assert topology.edges() == [("a", "b", 3), ("b", "a", 3), ("b", "c", 2), ("c", "b", 2)]
     assert topology.in_degree("d") == 0  # integer ids index the labs; d is not in the file
     path.write_text("a b\nb a\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"line 2: link b - a is listed more than once \(also line 1\)"):
-        Topology.from_file(["a", "b"], path)
-    assert len(Topology.from_file(["a", "b"], path, directed=True).edges()) == 2
+        read_topology(path, ["a", "b"])
+    assert len(read_topology(path, ["a", "b"], directed=True).edges()) == 2
     path.write_text("a b x\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"line 1: latency_ticks = 'x': expected an integer >= 0"):
-        Topology.from_file(["a", "b"], path)
+        read_topology(path, ["a", "b"])
     with pytest.raises(FileNotFoundError):
-        Topology.from_file(["a", "b"], tmp_path / "missing.csv")
+        read_topology(tmp_path / "missing.csv", ["a", "b"])
 
 
 # --------------------------------------------------------------------------- scenario topology kinds
@@ -237,7 +237,7 @@ def test_scenario_file_topology_relative_path_and_communities(tmp_path: Path) ->
     folder = tmp_path / "study"
     (folder / "nets").mkdir(parents=True)
     sbm = Topology.stochastic_block(NAMES, [6, 6], p_in=0.9, p_out=0.1, seed=3, latency_ticks=UNIFORM_0_5)
-    sbm.write_graphml(folder / "nets" / "sbm.graphml")
+    write_graphml(sbm, folder / "nets" / "sbm.graphml")
     labs = {"count": 12, "property": {"rule": "by_community", "values": ["P0", "P1"]}}
     (folder / "s.yaml").write_text(yaml.safe_dump(scenario_with({"kind": "file", "path": "nets/sbm.graphml"}, labs)))
     scenario = load_scenario(folder / "s.yaml")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.environment import BUILDERS, ModelBroker, Topology, TransferLog, build_topology
+from labnet.environment import ModelBroker, Topology, TransferLog
 
 LABS = ("a", "b", "c", "d")
 
@@ -100,14 +100,7 @@ def test_topology_errors_name_the_problem() -> None:
         Topology.isolated(["a", "a"])
     with pytest.raises(ValueError, match="unknown lab 'q'"):
         Topology.isolated(LABS).in_neighbors("q")
-    with pytest.raises(ValueError, match="unknown topology 'mesh'; known: isolated, complete, ring"):
-        build_topology("mesh", LABS)
-
-
-def test_builders_registry() -> None:
-    assert {"isolated", "complete", "ring", "star", "edges"} <= set(BUILDERS)
-    assert build_topology("ring", LABS, bidirectional=False) == Topology.ring(LABS, bidirectional=False)
-    assert build_topology("edges", LABS, edges=[["a", "b", 1]]).edges() == [("a", "b", 1)]
+    # topology kinds by name are the scenario's registry: tests/test_topologies.py, tests/test_one_declaration.py
 
 
 # ----------------------------------------------------------------------------- broker

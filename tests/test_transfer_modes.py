@@ -17,13 +17,18 @@ from labnet.models.grouping import EngineTask, train_grouped
 from labnet.models.pool import load_pool
 from labnet.models.pool_selection import score_sources, top_k
 from labnet.models.pool_training import PoolArchitecture, PoolSettings, PoolTraining, build_pool
-from labnet.models.transfer import (
-    EnsemblePredictor,
-    SourceNetwork,
-    finetune_job,
+from labnet.models.candidate import TrainingSplit
+from labnet.models.features import hidden_features
+from labnet.models.pool_selection import POOL_SCORERS, POOL_SCORINGS
+from labnet.models.predictor import EnsemblePredictor, Predictor
+from labnet.models.choices import TRANSFER_MODES
+from labnet.models.transfer import SourceNetwork
+from labnet.models.transfer_modes import (
+    TRANSFER_MODE_REGISTRY,
+    FeaturizerForest,
+    FinetuneMode,
     fit_featurizer_forest,
-    frozen_layers_for,
-    hidden_features,
+    get_transfer_mode,
 )
 from labnet.runs.studies.reproduce import draw_run
 from labnet.runs.execution.tick_stream import TickStream
@@ -134,16 +139,16 @@ def test_modes_decide_what_is_frozen_and_the_learning_rate(space, pools):
     paper = LearnerConfig()  # 3 hidden layers, 2 frozen: the last hidden layer and the output train
     pool_source = pools["good"].sources()[0]
     depth = pool_source.n_hidden
-    assert frozen_layers_for(pool_source, "finetune_frozen", paper) == depth - 1
-    assert frozen_layers_for(pool_source, "finetune_full", paper) == 0
-    assert frozen_layers_for(pool_source, "featurizer_rf", paper) == depth
+    frozen, full, featurizer = (get_transfer_mode(name) for name in ("finetune_frozen", "finetune_full", "featurizer_rf"))
+    assert frozen.frozen_layers(pool_source, paper) == depth - 1
+    assert full.frozen_layers(pool_source, paper) == 0
+    assert featurizer.frozen_layers(pool_source, paper) == depth
     rows, y = lab_data(space, 12)
     seeds = np.arange(3, dtype=np.uint64)
-    job, config = finetune_job(pool_source, "finetune_full", FAST, rows[:9], y[:9], rows[9:], y[9:], seeds)
+    job, config = full.job(pool_source, FAST, rows[:9], y[:9], rows[9:], y[9:], seeds)
     assert job.frozen_layers == 0 and config.learning_rate == pytest.approx(FAST.learning_rate / 10)
     assert np.array_equal(job.params, np.repeat(pool_source.params, 3, axis=0))  # a single network: K copies
-    frozen_job, frozen_config = finetune_job(pool_source, "finetune_frozen", FAST, rows[:9], y[:9], rows[9:], y[9:],
-                                             seeds)
+    frozen_job, frozen_config = frozen.job(pool_source, FAST, rows[:9], y[:9], rows[9:], y[9:], seeds)
     assert frozen_config is FAST
     result = train_grouped([EngineTask(frozen_job, pool_source.layer_sizes, frozen_config)], space.descriptors)[0]
     start = int(np.cumsum([0] + [a * b + b for a, b in zip(pool_source.layer_sizes[:-1], pool_source.layer_sizes[1:])])[depth - 1])
@@ -159,8 +164,59 @@ def test_modes_decide_what_is_frozen_and_the_learning_rate(space, pools):
     # a neighbour's ensemble of the lab's own architecture: paper 1 exactly (members copied, 2 layers frozen)
     neighbour = SourceNetwork("B", "P1", lecun_normal_params((6, 100, 100, 10, 1), 3, np.random.default_rng(1)),
                               (6, 100, 100, 10, 1))
-    job, config = finetune_job(neighbour, "finetune_frozen", paper, rows[:9], y[:9], rows[9:], y[9:], seeds)
+    job, config = frozen.job(neighbour, paper, rows[:9], y[:9], rows[9:], y[9:], seeds)
     assert job.frozen_layers == 2 and config is paper and np.array_equal(job.params, neighbour.params)
+
+
+def test_the_registries_hold_every_named_mode_and_scorer_and_reject_unknown_names():
+    assert tuple(TRANSFER_MODE_REGISTRY) == TRANSFER_MODES
+    assert all(TRANSFER_MODE_REGISTRY[name].name == name for name in TRANSFER_MODES)
+    assert get_transfer_mode(TRANSFER_MODE_REGISTRY["featurizer_rf"]) is TRANSFER_MODE_REGISTRY["featurizer_rf"]
+    with pytest.raises(ValueError, match=r"transfer_mode = 'frozen': expected one of finetune_frozen, finetune_full, featurizer_rf"):
+        get_transfer_mode("frozen")
+    assert tuple(POOL_SCORERS) == POOL_SCORINGS
+    with pytest.raises(ValueError, match=r"pool_scoring = 'best': expected one of ridge_probe, transfer_cv"):
+        score_sources([], np.zeros((4, 2)), np.arange(4), np.zeros(4), "finetune_frozen", FAST, scoring="best")
+
+
+@pytest.mark.parametrize("mode", TRANSFER_MODES)
+def test_every_mode_builds_a_candidate_that_fits_to_a_predictor_of_mu_and_sigma(space, pools, mode):
+    """One protocol: each mode's candidate (an engine task, or none) fits to a Predictor returning
+    (mu, sigma) of shape (n,) in standardized units; random draws come only from the keyed streams."""
+    transfer = get_transfer_mode(mode)
+    source = pools["good"].sources()[0]
+    rows, y = lab_data(space, 20, seed=5, prop="P1")
+    split = TrainingSplit(rows[:16], y[:16], rows[16:], y[16:])
+    streams = []
+
+    def draws(*subkey):
+        streams.append(subkey)
+        return np.random.default_rng(np.random.SeedSequence([9, *subkey]))
+
+    candidate = transfer.candidate_model(source, FAST, split, draws)
+    again = transfer.candidate_model(source, FAST, split, draws)
+    assert (candidate.engine_task is None) == (not isinstance(transfer, FinetuneMode))
+    trained = None
+    if candidate.engine_task is not None:
+        task = candidate.engine_task
+        assert task.job.n_members == FAST.n_members and task.layer_sizes == source.layer_sizes
+        assert task.job.frozen_layers == transfer.frozen_layers(source, FAST)
+        np.testing.assert_array_equal(task.job.seeds, again.engine_task.job.seeds)  # same draws, same candidate
+        np.testing.assert_array_equal(task.job.train_rows, split.train_rows)
+        trained = train_grouped([task], space.descriptors)[0]
+    fitted = candidate.fit(trained, space.descriptors, split)
+    assert isinstance(fitted.predictor, Predictor)
+    assert isinstance(fitted.predictor, FeaturizerForest if candidate.engine_task is None else EnsemblePredictor)
+    mu, sigma = fitted.predictor.predict(space.descriptors)
+    assert mu.shape == sigma.shape == (len(space),) and (sigma >= 0).all() and np.isfinite(mu).all()
+    X_val = space.descriptors[split.val_rows]
+    if trained is None:  # the forest: MSE of its mean prediction
+        expected = np.mean((fitted.predictor.predict(X_val)[0] - split.y_val) ** 2)
+    else:  # an ensemble: mean over members of each member's MSE
+        members = predict_ensemble(trained.params, task.layer_sizes, X_val, task.config.output_activation)
+        expected = np.mean((members - split.y_val[None, :]) ** 2)
+    assert fitted.validation_loss == pytest.approx(float(expected), rel=1e-3)
+    assert streams == [() if candidate.engine_task is not None else (3,)] * 2
 
 
 def test_grouped_training_equals_one_call_per_architecture(space):

@@ -1,24 +1,39 @@
 """The ``labnet`` command. Thin: parse arguments, call the library, report errors.
 
 Subcommands: ``run``, ``reproduce`` (a paper's study end to end), ``figures`` (redraw the
-figures and results table of a run directory) and ``resume`` (finish an interrupted run);
-more to come: ``sweep``, ``graph``.
+figures and results table of a run directory), ``resume`` (finish an interrupted run),
+``sweep``, ``graph``, ``scaling``, ``pool`` and ``power``.
 Each subcommand is a ``_add_<name>_command(subparsers)`` that registers its arguments
 and a handler ``(args) -> exit status``.
+
+Start-up is cheap (``labnet --help`` well under a second): this module imports only the
+standard library and light name lists (:mod:`labnet.runs.config.builtins`,
+:mod:`labnet.runs.reports.catalog`, :mod:`labnet.runs.execution.sweep_backends`) at import
+time; every handler imports what it needs (pydantic, pandas, torch, numba, Mesa) when it runs.
+``benchmarks/bench_cli_startup.py`` measures it.
+
+SIGTERM (and SIGHUP) stop the command as Ctrl-C does: a run in progress keeps what it has
+computed and says how to resume it; the exit status is 128 + the signal number (130 for Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from labnet.runs.config.scenario import (
-    ScenarioError, builtin_scenario_names, resolve, scenario_from_argument,
-)
+from labnet._version import __version__
+from labnet.runs.cli import statistics
+from labnet.runs.cli import engine_options
+from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
 EXIT_USAGE = 2
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+"""Signals that stop the command like Ctrl-C (those the platform has)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Simulate networks of autonomous materials-exploration labs that share models.",
+        epilog=f"'{PROG} COMMAND --help' describes a command's arguments.",
     )
-    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_command(subcommands)
     _add_reproduce_command(subcommands)
     _add_figures_command(subcommands)
@@ -36,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_graph_command(subcommands)
     _add_scaling_command(subcommands)
     _add_pool_command(subcommands)
+    statistics.add_power_command(subcommands)
     return parser
 
 
@@ -59,15 +77,17 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, metavar="S", help="base seed; trial t uses S + t (overrides seed)")
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
+    engine_options.add_engine_options(run, lockstep=True)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    statistics.add_until_decided_arguments(run)
     run.set_defaults(handler=_run)
 
 
 def _add_workers_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_positive_int, default=1, metavar="N",
-        help="run (trial, condition) units in N local processes, each with cores/N engine threads; "
-        "same results as 1 (default: %(default)s)",
+        help="run (trial, condition) units in up to N local processes (no more than the cores, nor than one "
+        "per 4 units that train), each with cores/N engine threads; same results as 1 (default: %(default)s)",
     )
 
 
@@ -82,21 +102,21 @@ def _positive_int(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from labnet.runs.reports.analysis import format_summary
-    from labnet.runs.execution.runner import run_scenario
+    from labnet.runs.config.scenario import resolve, scenario_from_argument
 
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
-    result = run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers)
-    print(format_summary(result.summary))
+    scenario = engine_options.with_engine_options(scenario, args)
+    result = statistics.run_scenario_or_until_decided(scenario, args)
+    print(result.report.text())
     print()
     print(f"run directory: {result.run_dir}")
     return 0
 
 
 def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
-    from labnet.runs.studies.reproduce import STUDIES
+    from labnet.runs.reports.catalog import STUDIES
 
     studies = ", ".join(STUDIES)
     reproduce = subcommands.add_parser(
@@ -114,9 +134,11 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--out", default="labnet-runs", metavar="DIR",
                            help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(reproduce)
+    engine_options.add_engine_options(reproduce)
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
+    statistics.add_until_decided_arguments(reproduce)
     reproduce.set_defaults(handler=_reproduce)
 
 
@@ -125,10 +147,11 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
+    learner = {**(learner or {}), **engine_options.learner_overrides(args)} or None
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),
-        workers=args.workers,
+        workers=args.workers, **statistics.reproduce_kwargs(args),
     )
     print(_results_text(result.results))
     print()
@@ -176,8 +199,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
-    from labnet.runs.execution.sweep import DEFAULT_OUT
-    from labnet.runs.execution.sweep_backends import BACKENDS
+    from labnet.runs.execution.sweep_backends import BACKENDS, DEFAULT_OUT
 
     sweep = subcommands.add_parser(
         "sweep",
@@ -196,22 +218,25 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
+    statistics.add_until_decided_arguments(sweep)
+    engine_options.add_engine_options(sweep)
     sweep.set_defaults(handler=_sweep)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, run_sweep, summary_by_point
+    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, summary_by_point
     from labnet.runs.execution.sweep_backends import SweepError
 
     try:
         sweep = load_sweep(args.sweep_file)
-        result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
-                           ray_address=args.ray_address, progress=not args.no_progress)
+        sweep = engine_options.sweep_with_engine_options(sweep, args)
+        result = statistics.sweep_or_until_decided(sweep, args)
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_summary_by_point(summary_by_point(result.results, sweep.axes)))
-    print("(mean_obs: mean observations to threshold over the runs that reached it, initial points included)")
+    print("(rmst: restricted mean observations to threshold up to tau, unreached runs counted as tau; mean_obs: "
+          "over the runs that reached it; initial points included; CIs in topology_comparison.csv)")
     print()
     print(f"sweep directory: {result.sweep_dir}")
     for path in (result.results_parquet_path, result.results_csv_path, result.points_csv_path, *result.extra_files):
@@ -287,27 +312,26 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
     resume.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by labnet run")
     _add_moved_data_argument(resume)
     _add_workers_argument(resume)
+    engine_options.add_engine_options(resume, lockstep=True)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from labnet.simulation.checkpoint import CheckpointError
-    from labnet.runs.reports.analysis import format_summary
     from labnet.runs.studies.reproduce import RUN_INFO
     from labnet.runs.execution.run_state import RunDirError
-    from labnet.runs.execution.runner import resume_run
     from labnet.runs.execution.tick_stream import StreamError
 
     try:
-        result = resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
+        result = statistics.resume_or_continue(args)
     except (RunDirError, CheckpointError, StreamError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if result.already_finished:
         print(f"{result.run_dir}: this run has already finished; nothing to resume")
     else:
-        print(format_summary(result.summary))
+        print(result.report.text())
         print()
     print(f"run directory: {result.run_dir}")
     if (result.run_dir / RUN_INFO).is_file():  # started by `labnet reproduce`
@@ -358,6 +382,8 @@ def _pool_build(args: argparse.Namespace) -> int:
     from labnet.models.pool_training import PoolArchitecture, PoolTraining
     from labnet.runs.studies.pools import build_pool_for_scenario
 
+    from labnet.runs.config.scenario import resolve, scenario_from_argument
+
     scenario = resolve(scenario_from_argument(args.scenario), data=args.data)
     try:
         architecture = PoolArchitecture(min_depth=args.depths[0], max_depth=args.depths[1],
@@ -395,29 +421,10 @@ def _pool_inspect(args: argparse.Namespace) -> int:
 
 
 def _results_text(results: object) -> str:
-    """The results table as aligned text (lab, condition, reached, mean, CI, paper, difference, p)."""
-    import pandas as pd
+    """The results table as aligned text (:func:`labnet.runs.studies.reproduce.results_text`)."""
+    from labnet.runs.studies.reproduce import results_text
 
-    table = pd.DataFrame(results)
-
-    def num(value: object, fmt: str = "{:.1f}") -> str:
-        return "-" if value is None or pd.isna(value) else fmt.format(float(value))
-
-    rows = [("lab", "condition", "reached", "mean obs", "95% CI", "paper", "diff", "p (net vs iso)")]
-    previous = None
-    for rec in table.to_dict("records"):
-        first = rec["lab"] != previous
-        previous = rec["lab"]
-        ci = "-" if pd.isna(rec["ci_low"]) else f"[{num(rec['ci_low'])}, {num(rec['ci_high'])}]"
-        rows.append((str(rec["lab"]) if first else "", str(rec["condition"]), str(rec["reached"]),
-                     num(rec["mean_obs"]), ci, num(rec["paper_mean_obs"]), num(rec["diff_vs_paper"], "{:+.1f}"),
-                     num(rec["p_networked_vs_isolated"], "{:.3f}") if first else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + ["(observations include the initial random points; mean over the trials that reached "
-                              "the target)"])
+    return results_text(results)
 
 
 def _size_list(text: str) -> list[int]:
@@ -471,7 +478,7 @@ def _scaling(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()  # before the heavy imports (torch, numba) and the data load
     from labnet.runs.studies.scaling import ScalingDesign, ScalingError, check_design, load_space, log_grid, n_test_for, run_scaling
-    from labnet.runs.reports.scaling_report import write_report
+    from labnet.runs.studies.scaling_report import write_report
 
     try:
         if args.bootstrap < 0:
@@ -511,6 +518,7 @@ def _scaling(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, no traceback)."""
+    from labnet.runs.config.scenario import ScenarioError
     from labnet.runs.studies.reproduce import StudyError
 
     errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError]
@@ -524,14 +532,48 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``labnet`` / ``python -m runs``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``labnet`` / ``python -m labnet.runs``; returns the exit status.
+
+    Without a command: the help, exit status 0. Ctrl-C, SIGTERM and SIGHUP: a one-line message
+    (a run adds what it keeps and how to resume it), exit status 128 + the signal number.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
-        return args.handler(args)
+        with _stop_signals_interrupt():
+            return args.handler(args)
+    except KeyboardInterrupt as exc:
+        name = str(exc.args[0]) if exc.args else "SIGINT"
+        print(f"{PROG}: stopped by {name}" + (" (Ctrl-C)" if name == "SIGINT" else ""), file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # e.g. what a run keeps and how to resume it
+            print(note, file=sys.stderr)
+        return 128 + getattr(signal, name, signal.SIGINT)
     except _user_errors() as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (finished trials are kept in the run directory)", file=sys.stderr)
-        return 130
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While active (main thread only), :data:`STOP_SIGNALS` raise ``KeyboardInterrupt(<signal name>)``
+    in the main thread, so every ``except KeyboardInterrupt`` / ``finally`` of a run cleans up
+    as for Ctrl-C and the process exits normally (no leaked semaphores, no orphaned workers)."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)

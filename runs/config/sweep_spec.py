@@ -35,17 +35,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from labnet.runs.config.errors import FieldIssue, ScenarioError
 from labnet.runs.config.scenario import (
     BUILTIN_DIR,
     BUILTIN_PACKAGE,
-    FieldIssue,
     Scenario,
-    ScenarioError,
     builtin_scenario_names,
-    read_yaml_mapping,
     resolve,
     validate_scenario,
 )
+from labnet.runs.config.yaml_io import read_yaml_mapping
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 AXIS_PATH = re.compile(rf"^{_NAME}(\[\d+\])*(\.{_NAME}(\[\d+\])*)*$")
@@ -244,7 +243,7 @@ def _points(spec: SweepSpec, base: dict[str, Any], folder: Path, label: str) -> 
     points: list[SweepPoint] = []
     issues: list[str] = []
     unattributed: dict[str, list[str]] = {}
-    checked: set[str] = set()
+    checked: dict[str, int] = {}
     for index, combo in enumerate(combos):
         point_id = f"p{index:0{width}d}"
         raw = copy.deepcopy(base)
@@ -289,26 +288,27 @@ def _points(spec: SweepSpec, base: dict[str, Any], folder: Path, label: str) -> 
     return points
 
 
-def _check_buildable(scenario: Scenario, checked: set[str]) -> None:
+def _check_buildable(scenario: Scenario, checked: dict[str, int]) -> None:
     """Build the scenario's material space and topology as a run would, to catch what the schema cannot.
 
-    That is: lab properties missing from the dataset, more initial points than candidates,
-    topologies the builders reject, unusable data files. A (dataset, labs) pair already
-    checked for an earlier point is not built again.
+    That is: lab properties missing from the dataset or constant, more initial points than
+    candidates, labs that run out of candidates over the horizon, topologies the builders
+    reject, unusable data files. A (dataset, labs) pair already checked for an earlier point
+    is not built again (``checked``: its key -> the number of candidates).
 
     Raises:
         ScenarioError: the problem, with its scenario field path.
     """
     import dataclasses
 
-    from labnet.runs.execution.build import build_space, build_topology
+    from labnet.runs.config.build import build_space, build_topology, check_candidates_last
 
     key = json.dumps([scenario.dataset.model_dump(mode="json"),
                       [dataclasses.asdict(spec) for spec in scenario.lab_specs()]], sort_keys=True, default=str)
     try:
         if key not in checked:
-            build_space(scenario)
-            checked.add(key)
+            checked[key] = len(build_space(scenario))
+        check_candidates_last(scenario, checked[key])
         build_topology(scenario)
     except ScenarioError:
         raise

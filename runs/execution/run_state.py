@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from labnet.simulation.checkpoint import atomic_write
+from labnet._files import atomic_write
 
 RUN_STATE_FILE = "run_state.json"
 LOCK_FILE = "run.lock"

@@ -3,13 +3,16 @@
 Run directory ``<out_dir>/<scenario name>-<YYYYmmdd-HHMMSS>/``:
 
 - ``scenario.yaml``: the resolved scenario (every default filled in);
-- ``labs.csv``: one row per lab (:func:`labnet.runs.execution.build.lab_table`: property, period, community, ...);
+- ``labs.csv``: one row per lab (:func:`labnet.runs.config.build.lab_table`: property, period, community, ...);
 - ``steps.parquet``: one row per observation (:meth:`ExplorationNetwork.step_table`)
   with ``trial`` and ``condition`` prepended;
 - ``transfers.parquet``: one row per candidate transferred model, same two columns prepended;
 - ``observations_to_threshold.csv``: the headline metric per trial, condition and lab;
-- ``summary.csv`` / ``summary.md``: mean observations to threshold, CI, p-value;
-- ``best_so_far.png``: best-so-far curves;
+- ``summary.csv`` / ``summary.md``: per lab and condition, time to threshold as survival data
+  (RMST, median, CIs) beside the paper's mean over reached trials; ``comparisons.csv``: the paired
+  comparisons of the conditions (:mod:`labnet.runs.reports.run_report`); ``summary.md`` also
+  carries the degenerate-study warnings;
+- ``best_so_far.png``: best-so-far curves; ``km_time_to_threshold.png``: Kaplan-Meier curves;
 - ``run_state.json``: per (trial, condition) pending / in progress / done and the last tick on
   disk; the run's status (:mod:`labnet.runs.execution.run_state`);
 - ``stream/trial-<t>_<condition>.{steps,transfers}.jsonl``: the rows of each (trial, condition),
@@ -24,10 +27,18 @@ rewritten after each one, so an interrupted run keeps everything already compute
 uninterrupted run. Trial t uses seed ``scenario.seed + t`` in every condition (paired
 comparison: same initial points).
 
-With ``workers > 1`` the (trial, condition) runs go to that many spawned processes, each with
-``cores // workers`` engine threads (at least 1). Workers stream and checkpoint their own runs;
+With ``workers > 1`` the (trial, condition) runs go to spawned processes: ``workers`` of them, but
+no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that
+train models (with one left, the runs go serially here, with every core's threads), each with
+``cores // processes`` engine threads (at least 1); the runs that train are submitted first.
+Workers stream and checkpoint their own runs;
 the parent alone writes ``run_state.json`` (from the workers' reports) and the tables, which are
-always assembled in (trial, condition) order. The engine trains each member on one thread, so
+always assembled in (trial, condition) order. The workers die with the parent, even when it is
+killed with SIGKILL, and are stopped at once when it is interrupted (Ctrl-C; SIGTERM in the
+``labnet`` command) or a run fails (:mod:`labnet.runs.execution.processes`).
+
+An interrupted run (``KeyboardInterrupt``) re-raises with a note that names what the run
+directory keeps and the ``labnet resume`` command that finishes it. The engine trains each member on one thread, so
 the run directory is identical to a serial run's. Single-threaded workers also keep their speed
 when other programs share the CPU, where one multi-threaded process stalls at every barrier.
 """
@@ -36,38 +47,42 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from labnet.simulation.checkpoint import atomic_write
-from labnet.runs.reports.analysis import observations_to_threshold, summarize, summary_markdown
-from labnet.runs.execution.build import (
-    Condition, build_space, build_topology, lab_table, load_lab_pools, make_conditions, thresholds_for,
+from labnet.runs.reports.run_directory import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE  # noqa: F401  (the run directory's names)
+from labnet._files import atomic_write
+from labnet.runs.config.build import (
+    Condition, build_space, build_topology, check_candidates_last, lab_table, load_lab_pools, make_conditions,
+    thresholds_for,
 )
-from labnet.runs.reports.plots import plot_best_so_far
+from labnet.runs.execution.processes import submit_all, worker_pool
 from labnet.runs.execution.run_state import ConditionRun, RunDirError, RunState, run_lock
-from labnet.runs.config.scenario import Scenario, load_scenario, resolve
-from labnet.runs.execution.threads import limit_threads, threads_per_worker
+from labnet.runs.config.scenario import Scenario, ScenarioError, load_scenario, resolve
+from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 from labnet.runs.execution.tick_stream import TickStream, read_step_table, read_transfer_table, stream_paths
 
 if TYPE_CHECKING:  # pragma: no cover
+    from labnet.runs.reports.run_report import RunReport
     from labnet.simulation.network import ExplorationNetwork
 
-STEPS_FILE = "steps.parquet"
-TRANSFERS_FILE = "transfers.parquet"
-SCENARIO_FILE = "scenario.yaml"
 LABS_FILE = "labs.csv"
 OBSERVATIONS_FILE = "observations_to_threshold.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 BEST_SO_FAR_PNG = "best_so_far.png"
+KM_PNG = "km_time_to_threshold.png"
+COMPARISONS_CSV = "comparisons.csv"
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -81,6 +96,7 @@ class RunResult:
         observations: :func:`labnet.runs.reports.analysis.observations_to_threshold` table.
         thresholds: lab -> threshold (property units).
         already_finished: :func:`resume_run` found the run finished and changed nothing.
+        report: every table of the run (:class:`labnet.runs.reports.run_report.RunReport`).
     """
 
     run_dir: Path
@@ -95,12 +111,23 @@ class RunResult:
     observations: pd.DataFrame
     thresholds: dict[str, float] = field(default_factory=dict)
     already_finished: bool = False
+    report: RunReport | None = None
 
 
 def make_run_dir(out_dir: str | Path, name: str, now: datetime | None = None) -> Path:
-    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken)."""
+    """Create ``out_dir/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... appended if taken).
+
+    Raises:
+        ScenarioError: ``out_dir`` (or a folder above it) is an existing file.
+    """
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(out_dir)
+    for folder in (out_dir, *out_dir.parents):  # an existing file where a folder must be: say so
+        if folder.exists():
+            if not folder.is_dir():
+                raise ScenarioError(f"--out {out_dir}: {folder} is a file, not a folder; "
+                                    "pass a folder to hold the run directory")
+            break
     out_dir.mkdir(parents=True, exist_ok=True)
     candidate = out_dir / f"{name}-{stamp}"
     suffix = 2
@@ -123,7 +150,7 @@ def run_condition(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run one condition of one trial in memory (no files); returns (step table, transfer table).
 
-    ``pools``: the labs' loaded source-model pools (:func:`labnet.runs.execution.build.load_lab_pools`); loaded
+    ``pools``: the labs' loaded source-model pools (:func:`labnet.runs.config.build.load_lab_pools`); loaded
     from disk by the network when None.
     """
     network = build_network(scenario, space, condition, seed, pools)
@@ -166,13 +193,16 @@ class _Setup:
         from labnet.simulation.checkpoint import space_fingerprint
 
         space = build_space(scenario)
+        check_candidates_last(scenario, len(space))
         pools = load_lab_pools(scenario, space)
         conditions = make_conditions(scenario, build_topology(scenario))
         return cls(scenario, space, conditions, thresholds_for(scenario, space), space_fingerprint(space), pools)
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1
+    scenario: Scenario, out_dir: str | Path, progress: bool = True, *, checkpoint_every: int = 1, workers: int = 1,
+    on_created: Callable[[Path], None] | None = None,
+    lockstep: bool = False,
 ) -> RunResult:
     """Run every trial of every condition and write the run directory.
 
@@ -188,7 +218,14 @@ def run_scenario(
         checkpoint_every: ticks between checkpoints (>= 1). With 1 a crash loses at most the
             tick in progress; larger values save the checkpoint time (measured in
             docs/benchmarks/checkpoint.md) and redo up to that many ticks on resume.
-        workers: local processes running (trial, condition) runs side by side; 1 = in this process.
+        workers: at most this many local processes run (trial, condition) runs side by side
+            (no more than the usable cores, nor than one per :data:`MIN_TRAINING_RUNS_PER_PROCESS`
+            runs that train); 1 = in this process.
+        on_created: called with the run directory once it holds ``scenario.yaml`` and
+            ``run_state.json``, before the first trial runs (the until-decided loop records its plan).
+        lockstep: step every (trial, condition) network side by side in this process, each round's
+            jobs of all of them in one engine call (:mod:`labnet.runs.execution.lockstep`; same run
+            directory); needs ``workers == 1``.
 
     Raises:
         ScenarioError: the scenario cannot run on its dataset (e.g. missing ``--data``, unknown property).
@@ -197,7 +234,7 @@ def run_scenario(
     """
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every = {checkpoint_every!r}: expected an integer >= 1")
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     scenario = resolve(scenario)
     setup = _Setup.of(scenario)
     run_dir = make_run_dir(out_dir, scenario.name)
@@ -206,18 +243,30 @@ def run_scenario(
     state = RunState.new(run_dir, scenario.trials, [c.name for c in setup.conditions], scenario.horizon_ticks,
                          checkpoint_every)
     state.save()
+    if on_created is not None:
+        on_created(run_dir)
+    # the reports are imported where they are used: worker processes import this module and
+    # start sooner without them (pandas' plotting, matplotlib, scipy.stats)
+    from labnet.runs.reports.degenerate import degenerate_warnings, threshold_checks
+
+    for warning in degenerate_warnings(threshold_checks(scenario.labs, setup.thresholds, setup.space,
+                                                        scenario.threshold_fraction)):
+        print(f"labnet: warning: {warning}", file=sys.stderr)
     if progress:
         print(f"labnet: writing results to {run_dir}", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
-def _check_workers(workers: object) -> None:
+def _check_workers(workers: object, lockstep: bool = False) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers = {workers!r}: expected a whole number >= 1")
+    if lockstep and workers != 1:
+        raise ValueError(f"workers = {workers}: a lockstep run steps every network in one process; use workers = 1")
 
 
 def resume_run(
-    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1
+    run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1,
+    engine: str | None = None, device: str | None = None, lockstep: bool = False,
 ) -> RunResult:
     """Finish an interrupted run: continue every (trial, condition) in progress from its last
     checkpoint, run those not started, and rebuild the tables, summary and plot.
@@ -231,18 +280,23 @@ def resume_run(
         data: the dataset file, if the path recorded in ``RUN_DIR/scenario.yaml`` has moved
             (its content must be unchanged: checkpoints record a fingerprint of the material space).
         workers: local processes, as in :func:`run_scenario` (the result does not depend on it).
+        engine, device: train from here on with this engine / on this device
+            (:func:`labnet.models.engines.with_engine`; None: as recorded). A change is written to
+            ``scenario.yaml``; the engines agree to float32 rounding, not bit for bit.
+        lockstep: continue in lockstep (as in :func:`run_scenario`; the result does not depend on it).
 
     Raises:
         RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
         CheckpointError: a checkpoint cannot be read or the dataset differs from the run's.
         ScenarioError, DataError: the recorded scenario or its dataset cannot be loaded.
     """
-    _check_workers(workers)
+    _check_workers(workers, lockstep)
     run_dir = Path(run_dir).expanduser()
     state = RunState.read(run_dir)
     if not (run_dir / SCENARIO_FILE).is_file():
         raise RunDirError(f"{run_dir}: {SCENARIO_FILE} is missing; cannot resume")
     scenario = resolve(load_scenario(run_dir / SCENARIO_FILE), data=data)
+    scenario = _switch_engine(run_dir, scenario, engine, device)
     setup = _Setup.of(scenario)
     planned = [(t, c.name) for t in range(scenario.trials) for c in setup.conditions]
     if [(r.trial, r.condition) for r in state.runs] != planned or state.horizon_ticks != scenario.horizon_ticks:
@@ -250,38 +304,158 @@ def resume_run(
             f"{state.path} does not match {run_dir / SCENARIO_FILE} (trials, conditions or horizon differ)"
         )
     if state.finished:
-        observations, summary = _summaries(setup, _read_tables(run_dir, setup, state)[0])
-        return _result(run_dir, setup, observations, summary, already_finished=True)
+        report = _summaries(setup, _read_tables(run_dir, setup, state)[0])
+        return _result(run_dir, setup, report, already_finished=True)
     if progress:
         print(f"labnet: resuming {run_dir} ({state.describe()})", file=sys.stderr)
-    return _execute(run_dir, setup, state, progress, workers)
+    return _execute(run_dir, setup, state, progress, workers, lockstep)
 
 
-def _execute(run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1) -> RunResult:
+def extend_trials(run_dir: str | Path, trials: int) -> None:
+    """Raise the trial count of a run directory to ``trials`` (more trials only; used by
+    :mod:`labnet.runs.execution.until_decided`).
+
+    Appends the new (trial, condition) runs to ``run_state.json`` as pending (the run is "running"
+    again), then rewrites ``scenario.yaml`` with the new ``trials``; :func:`resume_run` runs them.
+    Trial t keeps seed ``scenario.seed + t``, so the first trials and their results are unchanged.
+    Idempotent: calling it again after a kill between the two writes completes the change.
+
+    Raises:
+        RunDirError: not a run directory, in use, or ``trials`` below the trials it already has.
+    """
+    run_dir = Path(run_dir).expanduser()
+    with run_lock(run_dir):
+        state = RunState.read(run_dir)
+        scenario = load_scenario(run_dir / SCENARIO_FILE)
+        have = max((r.trial for r in state.runs), default=-1) + 1
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < have:
+            raise RunDirError(f"{run_dir}: cannot extend to {trials!r} trials; it has {have} (expected more)")
+        conditions = list(dict.fromkeys(r.condition for r in state.runs))
+        if trials > have:
+            state.runs += [ConditionRun(t, c) for t in range(have, trials) for c in conditions]
+            state.status = "running"
+            state.save()
+        if scenario.trials != trials:
+            scenario.model_copy(update={"trials": trials}).to_yaml(run_dir / SCENARIO_FILE)
+
+
+def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device: str | None) -> Scenario:
+    """The scenario with the learner's engine / device replaced; a change is recorded in scenario.yaml."""
+    from labnet.models.engines import trainer_for, with_engine
+
+    try:
+        learner = with_engine(scenario.learner, engine, device)
+        trainer_for(learner)  # a device this machine lacks: reported before any work
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    if learner == scenario.learner:
+        return scenario
+    scenario = scenario.model_copy(update={"learner": learner})
+    atomic_write(run_dir / SCENARIO_FILE, lambda tmp: scenario.to_yaml(tmp))
+    return scenario
+
+
+def _execute(
+    run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1, lockstep: bool = False
+) -> RunResult:
     """Run every (trial, condition) of ``state`` that is not done, then write the final outputs."""
     scenario = setup.scenario
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
         try:
+            todo = [run for run in state.runs if run.status != "done"]
+            processes = _processes_for(setup, todo, workers)
+            if any(_trains(condition) for condition in setup.conditions):
+                _compile_training_kernel(progress, load_here=processes == 1)
+            tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: no bar is drawn elsewhere
             with tqdm(total=len(state.runs) * horizon, initial=state.ticks_on_disk(), unit="tick", file=sys.stderr,
                       disable=not progress, dynamic_ncols=True) as bar:
                 for run in state.runs:
                     if run.status == "done":
                         _checkpoint_path(run_dir, run).unlink(missing_ok=True)  # left by a kill right after "done"
-                todo = [run for run in state.runs if run.status != "done"]
-                runner = _run_serially if workers == 1 or len(todo) <= 1 else _run_in_processes
-                for _ in runner(run_dir, setup, state, todo, bar, workers):
-                    if any(other.status != "done" for other in state.runs):
-                        _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
-            steps, observations, summary = _write_tables(run_dir, setup, state)
+                if progress and processes < workers:
+                    print(f"labnet: {processes} process{'es' if processes > 1 else ''} instead of {workers} "
+                          f"({len(todo)} runs, {usable_cores()} cores; a process needs "
+                          f"{MIN_TRAINING_RUNS_PER_PROCESS} runs that train)", file=sys.stderr)
+                runner = _run_serially if processes == 1 else _run_in_processes
+                if lockstep:
+                    from labnet.runs.execution.lockstep import run_in_lockstep
+
+                    runner = partial(run_in_lockstep, run_condition=_run_condition_durably,
+                                     local_reporter=_LocalReporter)
+                with closing(runner(run_dir, setup, state, todo, bar, processes)) as finished_runs:
+                    for _ in finished_runs:
+                        if any(other.status != "done" for other in state.runs):
+                            _write_tables(run_dir, setup, state)  # what finished so far; the last one is below
+            steps, report = _write_tables(run_dir, setup, state)
+            from labnet.runs.reports.plots import plot_best_so_far, plot_time_to_threshold
+
             plot_best_so_far(steps, setup.thresholds, run_dir / BEST_SO_FAR_PNG, title=f"{scenario.name}: best so far")
+            plot_time_to_threshold(report.observations, run_dir / KM_PNG,
+                                   title=f"{scenario.name}: time to target (Kaplan-Meier)")
             state.status = "finished"
             state.save()
-        except KeyboardInterrupt:
-            print(f"labnet: to continue this run: labnet resume {run_dir}", file=sys.stderr)
+        except KeyboardInterrupt as interrupt:
+            interrupt.add_note(_stopped_note(run_dir, state))
             raise
     _remove_empty_dir(run_dir / CHECKPOINT_DIR)
-    return _result(run_dir, setup, observations, summary)
+    return _result(run_dir, setup, report)
+
+
+def _trains(condition: Condition) -> bool:
+    """Whether a condition's labs train models (a random-search condition costs next to nothing)."""
+    return any(lab.strategy == "bo" for lab in condition.labs)
+
+
+MIN_TRAINING_RUNS_PER_PROCESS = 4
+"""A worker process gets at least this many runs that train, else fewer processes (each with more
+engine threads) run them. The engine spreads a tick's training over its threads almost
+perfectly, so one process with 2 threads already keeps 2 cores busy; what processes add is
+each one's start (imports, dataset, kernel load: 4-6 s) and a tail where one process runs its
+last run alone, which is a large share of the work when each process has only a few runs (the
+built-in default study, 4 training runs of 16-22 s serially, 22-43 s on one thread each: 74 s
+serially, 85 s in 2 processes, measured while the machine was shared)."""
+
+
+def _processes_for(setup: _Setup, todo: list[ConditionRun], workers: int) -> int:
+    """Worker processes for the runs ``todo``: at most ``workers`` and the usable cores, and at
+    most one per :data:`MIN_TRAINING_RUNS_PER_PROCESS` runs that train (a random-search run costs
+    next to nothing); 1 = run them here, with every core's engine threads."""
+    by_name = {c.name: c for c in setup.conditions}
+    training = sum(_trains(by_name[run.condition]) for run in todo)
+    return max(1, min(workers, usable_cores(), training // MIN_TRAINING_RUNS_PER_PROCESS))
+
+
+KERNEL_NOTICE = "labnet: compiling the training kernel (once per installation; 15-60 s)..."
+
+
+def _compile_training_kernel(progress: bool, load_here: bool = True) -> None:
+    """Compile the training kernel (or load numba's cache of it) now: before the progress bar,
+    whose estimate then excludes the compile, and before worker processes start, which then load
+    it instead of each compiling it. Says so on stderr when it compiles (``progress``).
+    ``load_here=False`` (the runs go to worker processes): a cached kernel is not loaded here."""
+    from labnet.models.kernel_cache import compile_kernel, kernel_is_cached
+
+    cached = kernel_is_cached()
+    if cached and not load_here:
+        return
+    announce = progress and not cached
+    if announce:
+        print(KERNEL_NOTICE, file=sys.stderr, flush=True)
+    seconds = compile_kernel()
+    if announce:
+        print(f"labnet: compiled in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _stopped_note(run_dir: Path, state: RunState) -> str:
+    """What an interrupted run keeps and how to continue it (two lines). Runs in progress are
+    counted by their checkpoints on disk: ``run_state.json`` may lag a worker's last reports."""
+    finished = sum(run.status == "done" for run in state.runs)
+    started = sum(run.status != "done" and _checkpoint_path(run_dir, run).is_file() for run in state.runs)
+    return (f"labnet: {run_dir} keeps {finished} of {len(state.runs)} (trial, condition) runs finished"
+            + (f" and {started} in progress up to its last checkpoint" if started == 1 else
+               f" and {started} in progress up to their last checkpoints" if started else "")
+            + f"\nlabnet: to continue this run: labnet resume {run_dir}")
 
 
 class _Reporter:
@@ -311,7 +485,7 @@ class _LocalReporter(_Reporter):
 
 def _run_serially(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs one after the other here; yields each finished one."""
     by_name = {c.name: c for c in setup.conditions}
     reporter = _LocalReporter(state, bar)
@@ -323,17 +497,22 @@ def _run_serially(
 
 def _run_in_processes(
     run_dir: Path, setup: _Setup, state: RunState, todo: list[ConditionRun], bar: tqdm, workers: int
-):
+) -> Iterator[ConditionRun]:
     """Run the (trial, condition) runs in ``workers`` spawned processes; yields each finished one.
 
     Workers send ("saved", key, status, last_tick) and ("tick", key) messages; only this process
-    writes ``run_state.json``, after the worker has written the checkpoint it describes.
+    writes ``run_state.json``, after the worker has written the checkpoint it describes. The
+    workers die with this process and are stopped at once when it is interrupted or a run fails
+    (:mod:`labnet.runs.execution.processes`); their last messages are then not read, so
+    ``run_state.json`` may lag their checkpoints, which :func:`resume_run` handles.
     """
     threads = threads_per_worker(workers)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
+    messages = multiprocessing.get_context("spawn").Queue()
     by_key = {run.key: run for run in todo}
+    by_name = {c.name: c for c in setup.conditions}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
+    # the runs that train first: the cheap random-search runs then fill the gaps at the end
+    order = sorted(todo, key=lambda run: not _trains(by_name[run.condition]))
 
     def drain(timeout: float) -> None:
         try:
@@ -351,24 +530,20 @@ def _run_in_processes(
         except queue.Empty:
             pass
 
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(run_dir, setup.scenario, threads, messages)) as pool:
-        pending = {pool.submit(_run_in_worker, run, state.checkpoint_every): run for run in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                drain(0.0)
-                for future in finished:
-                    run = pending.pop(future)
-                    future.result()  # a worker's exception surfaces here
-                    drain(0.1)  # its last messages
-                    if run.status != "done":  # the "done" report and the result race: trust the result
-                        run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
-                        state.save()
-                    yield run
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    with worker_pool(workers, _set_up_worker, (run_dir, setup.scenario, threads, messages)) as pool:
+        futures = submit_all(pool, _run_in_worker, [(run, state.checkpoint_every) for run in order])
+        pending = dict(zip(futures, order))
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain(0.0)
+            for future in finished:
+                run = pending.pop(future)
+                future.result()  # a worker's exception surfaces here
+                drain(0.1)  # its last messages
+                if run.status != "done":  # the "done" report and the result race: trust the result
+                    run.status, run.last_tick = "done", setup.scenario.horizon_ticks - 1
+                    state.save()
+                yield run
 
 
 class _QueueReporter(_Reporter):
@@ -387,8 +562,8 @@ class _QueueReporter(_Reporter):
 _WORKER: dict[str, object] = {}
 
 
-def _start_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
-    """Process-pool initializer: limit engine threads, build the space and conditions once."""
+def _set_up_worker(run_dir: Path, scenario: Scenario, threads: int, messages) -> None:
+    """Worker initializer: limit engine threads, build the space and conditions once."""
     limit_threads(threads)
     _WORKER.update(run_dir=run_dir, setup=_Setup.of(scenario), reporter=_QueueReporter(messages))
 
@@ -400,10 +575,12 @@ def _run_in_worker(run: ConditionRun, checkpoint_every: int) -> None:
 
 
 def _run_condition_durably(
-    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter
+    run_dir: Path, setup: _Setup, condition: Condition, run: ConditionRun, checkpoint_every: int, report: _Reporter,
+    wrap_trainer: Callable | None = None,
 ) -> None:
     """Run (or continue) one (trial, condition): stream every tick, checkpoint every
-    ``checkpoint_every`` ticks, mark it done."""
+    ``checkpoint_every`` ticks, mark it done. ``wrap_trainer(trainer)``: what the network trains
+    with instead (lockstep batching)."""
     from labnet.simulation.checkpoint import CheckpointError, load_network, save_network
 
     scenario = setup.scenario
@@ -420,8 +597,11 @@ def _run_condition_durably(
         if saved.extra != label:
             raise RunDirError(f"{checkpoint} belongs to {saved.extra}, expected {label}")
         network = saved.network
+        _use_trainer(network, scenario.learner)
     else:  # not started, or killed before its first checkpoint: from the beginning
         network = build_network(scenario, setup.space, condition, seed, setup.pools)
+    if wrap_trainer is not None:
+        _set_trainer(network, wrap_trainer(network.trainer))
     run.status, run.last_tick = "in_progress", network.tick - 1
     report.saved(run)
     checkpoint.parent.mkdir(exist_ok=True)
@@ -440,6 +620,22 @@ def _run_condition_durably(
     run.status, run.last_tick = "done", horizon - 1
     report.saved(run)
     checkpoint.unlink(missing_ok=True)
+
+
+def _use_trainer(network: "ExplorationNetwork", learner) -> None:
+    """A restored network trains with ``learner``'s engine (resume may switch it): the network and
+    its labs hold the trainer."""
+    from labnet.models.engines import trainer_for
+
+    trainer = trainer_for(learner)
+    if network.trainer != trainer:
+        _set_trainer(network, trainer)
+
+
+def _set_trainer(network: "ExplorationNetwork", trainer: Callable) -> None:
+    for holder in (network, *network.agents):
+        if hasattr(holder, "trainer"):
+            holder.trainer = trainer
 
 
 def _checkpoint_path(run_dir: Path, run: ConditionRun) -> Path:
@@ -467,14 +663,15 @@ def _read_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Data
     return pd.concat(step_frames, ignore_index=True), pd.concat(transfer_frames, ignore_index=True)
 
 
-def _summaries(setup: _Setup, steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    observations = observations_to_threshold(steps, setup.thresholds, setup.scenario.goals)
-    return observations, summarize(observations, seed=setup.scenario.seed)
+def _summaries(setup: _Setup, steps: pd.DataFrame) -> RunReport:
+    from labnet.runs.reports.run_report import build_run_report
+
+    scenario = setup.scenario
+    return build_run_report(steps, scenario.labs, setup.thresholds, scenario.goals, setup.space,
+                            scenario.threshold_fraction, seed=scenario.seed)
 
 
-def _result(
-    run_dir: Path, setup: _Setup, observations: pd.DataFrame, summary: pd.DataFrame, already_finished: bool = False
-) -> RunResult:
+def _result(run_dir: Path, setup: _Setup, report: RunReport, already_finished: bool = False) -> RunResult:
     return RunResult(
         run_dir=run_dir,
         scenario_path=run_dir / SCENARIO_FILE,
@@ -484,10 +681,11 @@ def _result(
         summary_csv_path=run_dir / SUMMARY_CSV,
         summary_md_path=run_dir / SUMMARY_MD,
         plot_path=run_dir / BEST_SO_FAR_PNG,
-        summary=summary,
-        observations=observations,
+        summary=report.summary,
+        observations=report.observations,
         thresholds=setup.thresholds,
         already_finished=already_finished,
+        report=report,
     )
 
 
@@ -499,16 +697,16 @@ def _label(table: pd.DataFrame, trial: int, condition: str) -> pd.DataFrame:
     return table
 
 
-def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(Re)write the tables and summaries from every done (trial, condition); returns
-    (steps, observations, summary)."""
+def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.DataFrame, RunReport]:
+    """(Re)write the tables and summaries from every done (trial, condition); returns (steps, report)."""
     scenario = setup.scenario
     steps, transfers = _read_tables(run_dir, setup, state)
     _write_parquet(steps, run_dir / STEPS_FILE)
     _write_parquet(transfers, run_dir / TRANSFERS_FILE)
-    observations, summary = _summaries(setup, steps)
-    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: observations.to_csv(tmp, index=False))
-    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: summary.to_csv(tmp, index=False))
+    report = _summaries(setup, steps)
+    atomic_write(run_dir / OBSERVATIONS_FILE, lambda tmp: report.observations.to_csv(tmp, index=False))
+    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: report.summary.to_csv(tmp, index=False))
+    atomic_write(run_dir / COMPARISONS_CSV, lambda tmp: report.comparisons.to_csv(tmp, index=False))
     finished = sum(run.status == "done" for run in state.runs)
     details = [
         f"dataset: {scenario.dataset.kind}; labs: "
@@ -517,9 +715,9 @@ def _write_tables(run_dir: Path, setup: _Setup, state: RunState) -> tuple[pd.Dat
         f"trials: {scenario.trials} (seeds {scenario.seed}..{scenario.seed + scenario.trials - 1})",
         f"finished runs: {finished}/{len(state.runs)} (trial x condition)",
     ]
-    text = summary_markdown(summary, title=f"labnet run: {scenario.name}", details=details)
+    text = report.markdown(title=f"labnet run: {scenario.name}", details=details)
     atomic_write(run_dir / SUMMARY_MD, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return steps, observations, summary
+    return steps, report
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:

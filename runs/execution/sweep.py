@@ -29,6 +29,7 @@ import yaml
 from labnet.runs.execution.runner import OBSERVATIONS_FILE
 from labnet.runs.config.scenario import Scenario
 from labnet.runs.execution.sweep_backends import (
+    DEFAULT_OUT,
     POINT_MARKER,
     PointOutcome,
     PointTask,
@@ -48,7 +49,6 @@ RESULTS_PARQUET = "sweep_results.parquet"
 RESULTS_CSV = "sweep_results.csv"
 COMPARISON_PNG = "topology_comparison.png"
 COMPARISON_CSV = "topology_comparison.csv"
-DEFAULT_OUT = "labnet-sweeps"
 
 OBSERVATION_COLUMNS = ["trial", "condition", "lab", "property", "goal", "threshold",
                        "n_obs_to_threshold", "reached", "n_obs_total"]
@@ -349,7 +349,8 @@ def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path) -> lis
 
 
 def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """Mean observations to threshold (over reached runs) and share reached, per axis values x condition.
+    """Per axis values x condition: the share reached, the restricted mean time to threshold, and the
+    paper-style mean over reached runs.
 
     Args:
         table: :func:`tidy_results` output.
@@ -357,17 +358,26 @@ def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
     Returns:
         Columns: the axis columns, ``topology``, ``condition``, ``runs`` (lab x trial rows),
-        ``reached`` (share in [0, 1]) and ``mean_obs`` (NaN when none reached).
+        ``reached`` (share in [0, 1]), ``tau`` (the smallest last observation of the whole table,
+        the same for every row), ``rmst`` (mean of min(observations to threshold, tau), unreached
+        runs counting tau: the Kaplan-Meier RMST, as no run is censored before tau) and
+        ``mean_obs`` (over reached runs only; NaN when none reached). CIs and paired differences:
+        ``topology_comparison.csv`` (:mod:`labnet.runs.reports.topology_comparison`).
     """
     keys = [a for a in axes if a != "topology"] + ["topology", "condition"]
     if table.empty:
-        return pd.DataFrame(columns=[*keys, "runs", "reached", "mean_obs"])
-    grouped = table.groupby(keys, sort=False, dropna=False)
-    return grouped.agg(
+        return pd.DataFrame(columns=[*keys, "runs", "reached", "tau", "rmst", "mean_obs"])
+    tau = float(table["n_obs_total"].min())
+    restricted = table["n_obs_to_threshold"].where(table["reached"].astype(bool), float("inf")).clip(upper=tau)
+    grouped = table.assign(_restricted=restricted).groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(
         runs=("reached", "size"),
         reached=("reached", "mean"),
+        rmst=("_restricted", "mean"),
         mean_obs=("n_obs_to_threshold", "mean"),
     ).reset_index()
+    out.insert(out.columns.get_loc("rmst"), "tau", tau)
+    return out
 
 
 def format_summary_by_point(summary: pd.DataFrame) -> str:
@@ -376,6 +386,9 @@ def format_summary_by_point(summary: pd.DataFrame) -> str:
         return "(no finished points)"
     shown = summary.copy()
     shown["reached"] = [f"{share:.0%}" for share in shown["reached"]]
+    if "rmst" in shown.columns:
+        shown["rmst"] = ["-" if pd.isna(v) else f"{v:.1f}" for v in shown["rmst"]]
+        shown["tau"] = ["-" if pd.isna(v) else f"{v:.0f}" for v in shown["tau"]]
     shown["mean_obs"] = ["-" if pd.isna(v) else f"{v:.1f}" for v in shown["mean_obs"]]
     return shown.to_string(index=False)
 

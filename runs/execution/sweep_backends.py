@@ -7,7 +7,9 @@ points give the same tables on every backend (each run is seeded by its scenario
 - ``serial``: in this process, one point after another (the engine uses all its threads).
 - ``processes``: a :class:`concurrent.futures.ProcessPoolExecutor` with the *spawn* start
   method; ``workers`` points at once (default: the usable cores), each worker limited to
-  ``cores // workers`` numba and torch threads so workers x threads <= cores.
+  ``cores // workers`` numba and torch threads so workers x threads <= cores. The workers die
+  with the driver, even on SIGKILL, and stop when it is interrupted
+  (:mod:`labnet.runs.execution.processes`).
 - ``ray``: one Ray task per point (1 CPU, 1 thread each). Without an address a local Ray
   instance is started (``ray.init(num_cpus=workers)``) and shut down afterwards; with
   ``ray_address`` (e.g. ``"auto"`` after ``ray start --head``) the driver joins that cluster.
@@ -40,6 +42,10 @@ from labnet.runs.execution.threads import limit_threads, threads_per_worker, usa
 BACKENDS = ("serial", "processes", "ray")
 PACKAGE = "labnet"
 """labnet's top-level packages: what a Ray worker must be able to import."""
+
+DEFAULT_OUT = "labnet-sweeps"
+"""Default parent of a sweep directory (``labnet sweep --out``); here, not in :mod:`labnet.runs.execution.sweep`,
+so that the command's help reads it without importing the runner."""
 
 POINT_MARKER = "point.json"
 """Written into a point's directory once its run has finished (never for a failed run)."""
@@ -211,26 +217,23 @@ def _init_process_worker(threads: int) -> None:
 
 
 def _execute_processes(tasks: Sequence[PointTask], workers: int, on_outcome: Callable[[PointOutcome], None]) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """The processes backend: workers die with this process and stop at once when it is interrupted
+    (:mod:`labnet.runs.execution.processes`); an interrupted point is rerun by the next ``labnet sweep``."""
+    from concurrent.futures import as_completed
+
+    from labnet.runs.execution.processes import submit_all, worker_pool
 
     threads = threads_per_worker(workers)
     tasks = [replace(task, threads=threads) for task in tasks]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_process_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(run_point, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    outcome = PointOutcome(task.point_id, "failed", 0.0, error=_error_text(exc))
-                on_outcome(outcome)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    with worker_pool(workers, _init_process_worker, (threads,)) as pool:
+        futures = dict(zip(submit_all(pool, run_point, [(task,) for task in tasks]), tasks))
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                outcome = PointOutcome(task.point_id, "failed", 0.0, error=_error_text(exc))
+            on_outcome(outcome)
 
 
 def _import_ray() -> Any:

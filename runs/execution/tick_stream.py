@@ -1,8 +1,8 @@
 """Append-only result streams: the step and transfer rows of one (trial, condition), tick by tick.
 
 Each (trial, condition) of a run streams to two JSON Lines files in ``RUN_DIR/stream/``:
-``trial-<t>_<condition>.steps.jsonl`` (one lab log record per line, the rows of
-:meth:`ExplorationNetwork.step_table`) and ``...transfers.jsonl`` (one
+``trial-<t>_<condition>.steps.jsonl`` (one :class:`~labnet.agents.step_record.StepRecord` per
+line, the rows of :meth:`ExplorationNetwork.step_table`) and ``...transfers.jsonl`` (one
 :class:`~labnet.environment.transfer_log.TransferEvent` per line). After every tick the new rows
 are appended with one ``write`` and flushed to the operating system, so a killed process
 loses at most the tick in progress.
@@ -11,7 +11,7 @@ Why JSON Lines, one file per (trial, condition): appending a tick costs one smal
 (no rewrite of earlier rows, no file per tick: a 10-trial B2 study has 9,000 ticks);
 Python's ``json`` round-trips ints, strings, bools, None and every float (NaN included)
 exactly, so the final tables rebuilt from the streams with the same frame builders
-(:func:`~labnet.simulation.network.step_frame`, :func:`~labnet.environment.transfer_log.transfer_frame`)
+(:func:`~labnet.agents.step_record.step_frame`, :func:`~labnet.environment.transfer_log.transfer_frame`)
 are identical to the in-memory ones; and a torn last line (a kill mid-write) is
 recognisable by its missing newline. The streams are plain text: ``pandas.read_json(path,
 lines=True)`` reads a stream of a run still in progress.
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
-from labnet.simulation.checkpoint import atomic_write
-from labnet.simulation.network import step_frame
+from labnet._files import atomic_write
+from labnet.agents.step_record import StepRecord, step_frame
 from labnet.environment.transfer_log import TransferEvent, transfer_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +47,7 @@ def stream_paths(run_dir: Path, trial: int, condition: str) -> tuple[Path, Path]
 
 def _encode(records: Sequence[Mapping[str, Any]]) -> bytes:
     """One compact JSON line per record (NaN and infinities as the JSON extensions Python reads back)."""
-    return b"".join(json.dumps(dict(record), separators=(",", ":")).encode() + b"\n" for record in records)
+    return b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records)
 
 
 class TickStream:
@@ -71,10 +71,10 @@ class TickStream:
         lab_index = {lab.name: i for i, lab in enumerate(network.agents)}
         records = sorted(
             (row for lab in network.agents for row in lab.log),
-            key=lambda row: (row["tick"], lab_index[row["lab"]], row["n_obs"]),
+            key=lambda row: (row.tick, lab_index[row.lab], row.n_obs),
         )  # the order in which tick-by-tick appends write them
         events = network.transfer_log.events()
-        atomic_write(self.steps_path, lambda tmp: tmp.write_bytes(_encode(records)))
+        atomic_write(self.steps_path, lambda tmp: tmp.write_bytes(_encode([r.as_dict() for r in records])))
         atomic_write(self.transfers_path, lambda tmp: tmp.write_bytes(_encode([e._asdict() for e in events])))
         self._step_marks = [len(lab.log) for lab in network.agents]
         self._transfer_mark = len(events)
@@ -83,14 +83,14 @@ class TickStream:
 
     def append_new(self, network: "ExplorationNetwork") -> int:
         """Append the rows ``network`` logged since the last call; returns the number of rows written."""
-        rows: list[Mapping[str, Any]] = []
+        rows: list[StepRecord] = []
         for i, lab in enumerate(network.agents):
             rows.extend(lab.log[self._step_marks[i]:])
             self._step_marks[i] = len(lab.log)
         events = network.transfer_log.events()[self._transfer_mark:]
         self._transfer_mark += len(events)
         if rows:
-            self._steps.write(_encode(rows))
+            self._steps.write(_encode([r.as_dict() for r in rows]))
             self._steps.flush()
         if events:
             self._transfers.write(_encode([e._asdict() for e in events]))
@@ -136,9 +136,22 @@ def read_records(path: Path, complete: bool = True) -> list[dict[str, Any]]:
     return records
 
 
+def read_step_records(path: Path, complete: bool = True) -> list[StepRecord]:
+    """The :class:`StepRecord` s of a steps stream (``complete`` as in :func:`read_records`).
+
+    Raises:
+        StreamError: see :func:`read_records`; also a line whose fields are not a step record's.
+    """
+    records = read_records(path, complete)
+    try:
+        return [StepRecord(**record) for record in records]
+    except TypeError as exc:
+        raise StreamError(f"{path}: not a step stream ({exc})") from None
+
+
 def read_step_table(path: Path, lab_order: Sequence[str], complete: bool = True) -> pd.DataFrame:
     """A steps stream as :meth:`ExplorationNetwork.step_table` would return it (same dtypes, order)."""
-    return step_frame(read_records(path, complete), lab_order)
+    return step_frame(read_step_records(path, complete), lab_order)
 
 
 def read_transfer_table(path: Path, complete: bool = True) -> pd.DataFrame:

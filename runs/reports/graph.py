@@ -33,7 +33,7 @@ import pandas as pd
 
 from labnet.environment.transfer_log import transfer_graph_from_frame
 from labnet.runs.reports.graph_plots import plot_property_flows, plot_transfer_network
-from labnet.runs.studies.reproduce import read_run_directory
+from labnet.runs.reports.run_directory import read_run_directory
 from labnet.runs.config.scenario import Scenario
 
 __all__ = [

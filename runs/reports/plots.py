@@ -104,3 +104,52 @@ def plot_best_so_far(
     path = Path(path)
     figure.savefig(path, dpi=120)
     return path
+
+
+def plot_time_to_threshold(obs: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Write the Kaplan-Meier figure of time to threshold: one panel per lab, a curve per condition.
+
+    Each curve is the KM estimate of the share of trials that have **not yet** reached the target
+    after n observations (initial points counted), with its 95 % pointwise band (lifelines,
+    exponential Greenwood); unreached trials are censored at their last observation (ticks on the
+    curve). The dotted vertical line is the lab's restriction time tau of the RMST.
+
+    Args:
+        obs: :func:`labnet.runs.reports.analysis.observations_to_threshold` table.
+        path: output file (format from the suffix).
+        title: figure title.
+    """
+    from labnet.runs.reports.analysis import lab_restriction_times
+    from labnet.runs.reports.survival import km_curve, survival_data
+
+    data = survival_data(obs)
+    taus = lab_restriction_times(obs)
+    labs = list(dict.fromkeys(data["lab"]))
+    figure, axes = new_figure(len(labs))
+    for ax, lab in zip(axes, labs):
+        of_lab = data[data["lab"] == lab]
+        for index, condition in enumerate(ordered_conditions(of_lab["condition"])):
+            runs = of_lab[of_lab["condition"] == condition]
+            curve = km_curve(runs["time"].to_numpy(float), runs["event"].to_numpy(bool))
+            color = condition_color(condition, index)
+            reached = int(runs["event"].sum())
+            ax.step(curve["time"], curve["survival"], where="post", color=color, linewidth=1.8,
+                    label=f"{condition} ({reached}/{len(runs)} reached)")
+            ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", color=color, alpha=0.15)
+            censored = runs[~runs["event"]]
+            if not censored.empty:
+                levels = [float(curve.loc[curve["time"] <= t, "survival"].iloc[-1]) for t in censored["time"]]
+                ax.plot(censored["time"], levels, linestyle="", marker="|", markersize=8, color=color)
+        ax.axvline(taus[str(lab)], color="0.5", linestyle=":", linewidth=1.0, label="tau (RMST)")
+        prop = of_lab["property"].iloc[0] if "property" in of_lab.columns else None
+        ax.set_title(f"{prop} (lab {lab})" if prop is not None and str(prop) != str(lab) else str(lab))
+        ax.set_xlabel("observations (initial points included)")
+        ax.set_ylabel("share of trials not yet at the target")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.25)
+        ax.legend(fontsize="small", loc="best")
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    return path

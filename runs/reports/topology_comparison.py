@@ -10,9 +10,11 @@ import pandas as pd
 
 from labnet.runs.reports.analysis import bootstrap_mean_ci
 from labnet.runs.reports.plots import ordered_conditions
+from labnet.runs.reports.survival import cluster_bootstrap_mean_ci
 
-TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "mean", "median",
-                          "ci_low", "ci_high")
+TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "tau", "rmst", "rmst_ci_low",
+                          "rmst_ci_high", "n_clusters", "diff_vs_isolated", "diff_ci_low", "diff_ci_high", "verdict",
+                          "mean", "median", "ci_low", "ci_high")
 """Columns of :func:`topology_comparison_table`."""
 
 
@@ -34,6 +36,20 @@ def check_topology_table(table: pd.DataFrame, metric: str = "n_obs_to_threshold"
     return table
 
 
+def _restricted(table: pd.DataFrame, metric: str, tau: float) -> np.ndarray:
+    """min(time to threshold, tau) per row; unreached rows count tau (all are followed up to tau)."""
+    time = np.where(table["reached"].astype(bool), table[metric].to_numpy(float), np.inf)
+    return np.minimum(time, tau)
+
+
+def _clusters(table: pd.DataFrame) -> pd.Series:
+    """The resampling unit: a (point, trial) or a trial (every lab of it resampled together)."""
+    keys = [c for c in ("point", "trial") if c in table.columns]
+    if not keys:
+        return pd.Series(np.arange(len(table)), index=table.index).astype(str)
+    return table[keys].astype(str).agg("/".join, axis=1)
+
+
 def topology_comparison_table(
     table: pd.DataFrame,
     metric: str = "n_obs_to_threshold",
@@ -41,25 +57,33 @@ def topology_comparison_table(
     n_resamples: int = 2000,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Per (topology, condition): how many rows reached the threshold and the metric's statistics.
+    """Per (topology, condition): the reached share and the restricted mean time to threshold (RMST).
 
     Args:
         table: tidy rows (one per topology x condition x trial x lab) with at least ``topology``,
-            ``condition``, ``lab``, ``metric`` (NaN = never reached) and ``reached``.
+            ``condition``, ``lab``, ``metric`` (NaN = never reached) and ``reached``; ``n_obs_total``
+            (each run's last observation) gives the RMST columns (NaN without it).
         metric: the column summarized (default ``n_obs_to_threshold``).
-        seed, n_resamples, confidence: the percentile bootstrap of the mean
-            (:func:`labnet.runs.reports.analysis.bootstrap_mean_ci`).
+        seed, n_resamples, confidence: the percentile bootstraps.
 
     Returns:
-        Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows, ``n_reached`` of them reached,
-        ``reached_share`` = n_reached / n; ``mean``, ``median``, ``ci_low``, ``ci_high`` over the
-        reached rows (NaN when none). Topologies in order of appearance, conditions networked,
-        isolated, random, then others.
+        Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows (labs x trials), ``n_reached`` of them
+        reached, ``reached_share``; the headline ``rmst`` = mean over rows of min(time, tau),
+        unreached rows counting tau (the Kaplan-Meier RMST, as no run is censored before tau =
+        the smallest ``n_obs_total`` of the table, the same tau for every topology), with a 95 %
+        cluster-bootstrap CI resampling whole trials (``n_clusters`` = (point, trial) units);
+        on networked rows ``diff_vs_isolated`` = RMST networked - isolated over the rows paired by
+        (point, trial, lab), its paired cluster-bootstrap CI and ``verdict`` ("networked faster",
+        "isolated faster", "undecided" when the CI includes 0); then, for comparison, ``mean``,
+        ``median``, ``ci_low``, ``ci_high`` over the reached rows only (NaN when none).
+        Topologies in order of appearance, conditions networked, isolated, random, then others.
 
     Raises:
         ValueError: a required column is missing.
     """
     table = check_topology_table(table, metric)
+    has_total = "n_obs_total" in table.columns and len(table) > 0
+    tau = float(table["n_obs_total"].min()) if has_total else float("nan")
     rows = []
     conditions = ordered_conditions(list(table["condition"].astype(str)))
     for topology in dict.fromkeys(table["topology"].astype(str)):
@@ -71,15 +95,38 @@ def topology_comparison_table(
             values = group.loc[group["reached"].astype(bool), metric].to_numpy(float)
             values = values[np.isfinite(values)]
             low, high = bootstrap_mean_ci(values, seed=seed, n_resamples=n_resamples, confidence=confidence)
-            rows.append({
-                "topology": topology,
-                "condition": condition,
-                "n": int(len(group)),
-                "n_reached": int(values.size),
-                "reached_share": values.size / len(group),
-                "mean": float(values.mean()) if values.size else float("nan"),
-                "median": float(np.median(values)) if values.size else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-            })
+            row = {"topology": topology, "condition": condition, "n": int(len(group)), "n_reached": int(values.size),
+                   "reached_share": values.size / len(group), "tau": tau, "rmst": np.nan, "rmst_ci_low": np.nan,
+                   "rmst_ci_high": np.nan, "n_clusters": np.nan, "diff_vs_isolated": np.nan, "diff_ci_low": np.nan,
+                   "diff_ci_high": np.nan, "verdict": "",
+                   "mean": float(values.mean()) if values.size else float("nan"),
+                   "median": float(np.median(values)) if values.size else float("nan"),
+                   "ci_low": low, "ci_high": high}
+            if has_total:
+                restricted = _restricted(group, metric, tau)
+                clusters = _clusters(group).to_numpy()
+                row["rmst"] = float(restricted.mean())
+                row["rmst_ci_low"], row["rmst_ci_high"] = cluster_bootstrap_mean_ci(restricted, clusters, seed, n_resamples,
+                                                                             confidence)
+                row["n_clusters"] = int(np.unique(clusters).size)
+                if condition == "networked":
+                    row.update(_paired_vs_isolated(of_topology, metric, tau, seed, n_resamples, confidence))
+            rows.append(row)
     return pd.DataFrame(rows, columns=list(TOPOLOGY_TABLE_COLUMNS))
+
+
+def _paired_vs_isolated(of_topology: pd.DataFrame, metric: str, tau: float, seed: int, n_resamples: int,
+                        confidence: float) -> dict[str, object]:
+    keys = [c for c in ("point", "trial", "lab") if c in of_topology.columns]
+    by_condition = {c: g.set_index(keys) for c, g in of_topology.groupby(of_topology["condition"].astype(str))}
+    if "isolated" not in by_condition or "trial" not in keys:
+        return {}
+    networked, isolated = by_condition["networked"], by_condition["isolated"]
+    common = networked.index.intersection(isolated.index)
+    if common.empty:
+        return {}
+    net, iso = networked.loc[common].reset_index(), isolated.loc[common].reset_index()
+    d = _restricted(net, metric, tau) - _restricted(iso, metric, tau)
+    low, high = cluster_bootstrap_mean_ci(d, _clusters(net).to_numpy(), seed, n_resamples, confidence)
+    verdict = "undecided" if low <= 0 <= high else ("networked faster" if high < 0 else "isolated faster")
+    return {"diff_vs_isolated": float(d.mean()), "diff_ci_low": low, "diff_ci_high": high, "verdict": verdict}

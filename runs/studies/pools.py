@@ -12,7 +12,7 @@ import pandas as pd
 
 from labnet.models.pool import PoolError, SourcePool, load_pool
 from labnet.models.pool_training import BuildReport, PoolArchitecture, PoolSettings, PoolTraining, build_pool
-from labnet.runs.execution.build import build_space
+from labnet.runs.config.build import build_space
 from labnet.runs.config.scenario import Scenario
 
 DEFAULT_N_MODELS = 100

@@ -11,8 +11,10 @@ Files added to the run directory:
 - ``fig3_best_so_far.png``, ``fig4_validation_loss.png``, ``fig5_generalization.png``,
   ``fig6_property_correlations.png``, ``transfer_graph.png`` (see :mod:`labnet.runs.reports.figures`);
 - ``transfer_counts.csv``: source, target, phase (early/late half of the horizon), attempts, selected;
-- ``results.csv`` / ``results.md``: observations to the threshold per lab and condition beside the
-  paper's values, with CI, reached k/n, difference and the networked-vs-isolated test;
+- ``results.csv`` / ``results.md``: time to the threshold per lab and condition as survival data
+  (Kaplan-Meier RMST and median with CIs; the paired RMST difference of each baseline from the
+  networked condition with its CI, test, N and verdict; best value after fixed budgets), and the
+  paper's mean over the reached trials beside the paper's values (:func:`results_table`);
 - ``run_info.json`` (written by :func:`reproduce`): command, start date, wall time, status.
 """
 from __future__ import annotations
@@ -36,23 +38,18 @@ import pandas as pd
 
 from labnet.models.config import LearnerConfig
 from labnet.runs.reports import figures
-from labnet.runs.studies import paper1
-from labnet.runs.reports.analysis import observations_to_threshold, summarize
-from labnet.runs.execution.build import build_space, thresholds_for
-from labnet.runs.execution.runner import SCENARIO_FILE, STEPS_FILE, TRANSFERS_FILE, run_scenario
-from labnet.runs.config.scenario import Scenario, load_builtin, load_scenario, resolve, validate_scenario
+from labnet.runs.reports import paper1
+from labnet.runs.reports.analysis import BUDGETS, compare_conditions, observations_to_threshold, summarize
+from labnet.runs.config.build import build_space, thresholds_for
+from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, run_scenario
+from labnet.runs.reports.plots import plot_time_to_threshold
+from labnet.runs.config.scenario import Scenario, load_builtin, resolve, validate_scenario
+from labnet.runs.reports.catalog import STUDIES
+from labnet.runs.reports.run_directory import RUN_INFO, RunDirectory, StudyError, read_run_directory  # noqa: F401
 
-STUDIES: dict[str, ModuleType] = {paper1.STUDY: paper1}
-"""Study name -> module with ``SCENARIO``, ``CITATION``, ``MEAN_OBSERVATIONS_TO_90``, ``PROPERTY_UNITS``."""
-
-RUN_INFO = "run_info.json"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 TRANSFER_COUNTS_CSV = "transfer_counts.csv"
-
-
-class StudyError(ValueError):
-    """A reproduction that cannot start or a run directory that cannot be drawn (bad input)."""
 
 
 @dataclass
@@ -127,6 +124,7 @@ def reproduce(
     progress: bool = True,
     command: str | None = None,
     workers: int = 1,
+    until_decided: Any = None,
 ) -> ReproduceResult:
     """Run a study's scenario and write its figures and results table into the run directory.
 
@@ -139,6 +137,8 @@ def reproduce(
         progress: progress bar on stderr.
         command: the command line to record in ``results.md`` (default: a description of this call).
         workers: local processes running (trial, condition) units side by side (see :func:`run_scenario`).
+        until_decided: a :class:`labnet.runs.execution.until_decided.StoppingRule`: ``trials`` is the
+            first look and batches are added until every comparison is decided (None: a fixed study).
 
     On Ctrl-C the finished (trial, condition) runs are kept, ``run_info.json`` records the
     interruption, the figures are drawn from what finished, and ``KeyboardInterrupt`` is re-raised.
@@ -162,8 +162,17 @@ def reproduce(
         "python": sys.version.split()[0],
         "workers": workers,
     }
+    if until_decided is not None:
+        info["until_decided"] = dataclasses.asdict(until_decided)
     try:
-        result = run_scenario(scenario, out, progress=progress, workers=workers)
+        if until_decided is None:
+            result = run_scenario(scenario, out, progress=progress, workers=workers)
+        else:
+            from labnet.runs.execution.until_decided import run_until_decided
+
+            decided = run_until_decided(scenario, out, until_decided, progress=progress, workers=workers)
+            result = decided.run
+            print(decided.text() + "\n", file=sys.stderr)
     except KeyboardInterrupt:
         new = sorted(_run_dirs(out, scenario.name) - before)
         if new:
@@ -198,41 +207,6 @@ def _write_info(run_dir: Path, info: Mapping[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- drawing a run directory
-
-
-@dataclass
-class RunDirectory:
-    """The parts of a run directory that the figures need."""
-
-    path: Path
-    scenario: Scenario
-    steps: pd.DataFrame
-    transfers: pd.DataFrame
-    info: dict[str, Any]
-
-
-def read_run_directory(run_dir: str | Path) -> RunDirectory:
-    """Read ``scenario.yaml``, ``steps.parquet``, ``transfers.parquet`` (and ``run_info.json``).
-
-    Raises:
-        FileNotFoundError: not a directory, or no ``scenario.yaml``.
-        StudyError: no finished run yet (no ``steps.parquet``).
-    """
-    path = Path(run_dir).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"run directory not found: {path}")
-    if not (path / SCENARIO_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not a labnet run directory (no {SCENARIO_FILE})")
-    if not (path / STEPS_FILE).is_file():
-        raise StudyError(f"{path}: no {STEPS_FILE} yet (no trial x condition has finished); nothing to draw")
-    scenario = load_scenario(path / SCENARIO_FILE)
-    steps = pd.read_parquet(path / STEPS_FILE)
-    transfers = pd.read_parquet(path / TRANSFERS_FILE) if (path / TRANSFERS_FILE).is_file() else pd.DataFrame(
-        columns=["trial", "condition", "tick", "source", "target", "selected"]
-    )
-    info_path = path / RUN_INFO
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    return RunDirectory(path, scenario, steps, transfers, info)
 
 
 def study_of(run: RunDirectory) -> ModuleType | None:
@@ -284,6 +258,10 @@ def draw_run(run_dir: str | Path, data: str | Path | None = None, only_results: 
         steps, thresholds, run.path / figures.FIG3_BEST_SO_FAR, units=units, target_label=target_label.replace("%", " %"),
         title=f"{_title(scenario, run)}: best value found so far",
     )
+    files[KM_PNG] = plot_time_to_threshold(
+        observations_to_threshold(steps, thresholds, scenario.goals), run.path / KM_PNG,
+        title=f"{_title(scenario, run)}: time to target (Kaplan-Meier)",
+    )
     files[figures.FIG4_VALIDATION_LOSS] = figures.plot_validation_loss(steps, run.path / figures.FIG4_VALIDATION_LOSS)
     files[figures.FIG5_GENERALIZATION] = figures.plot_generalization(
         steps, run.path / figures.FIG5_GENERALIZATION, units=units
@@ -319,44 +297,86 @@ def _title(scenario: Scenario, run: RunDirectory) -> str:
 def results_table(
     steps: pd.DataFrame, scenario: Scenario, thresholds: Mapping[str, float], study: ModuleType | None
 ) -> pd.DataFrame:
-    """Observations to the threshold per lab and condition, beside the paper's values.
+    """Time to the threshold per lab and condition (the headline), beside the paper's values.
 
     Returns:
-        One row per (lab, condition) with columns ``lab, property, threshold, condition,
-        n_trials, n_reached, reached`` ("k/n"), ``mean_obs`` (over the trials that reached the
-        threshold; initial points counted), ``ci_low, ci_high`` (95 % bootstrap), ``paper_mean_obs``
-        (NaN: not reported), ``diff_vs_paper`` (ours - paper), ``p_networked_vs_isolated``
-        (two-sided Mann-Whitney U, same on every row of a lab), ``horizon_ticks``.
+        One row per (lab, condition) with columns ``lab, property, threshold, condition, n_trials,
+        n_reached, reached`` ("k/n"), ``tau, rmst, rmst_ci_low, rmst_ci_high`` (Kaplan-Meier
+        restricted mean observations to the threshold up to tau, unreached trials censored at
+        their last observation; bootstrap CI), ``median, median_ci_low, median_ci_high`` (KM),
+        ``diff_rmst_vs_networked, diff_ci_low, diff_ci_high, n_pairs, p_logrank_stratified,
+        effect_size_dz, verdict`` (baseline rows: paired RMST difference networked - this
+        condition over the shared trials, paired-bootstrap CI; NaN on the networked row),
+        ``best_at_<B>`` (mean best value after B observations), then the paper's metric:
+        ``mean_obs`` (over the trials that reached the threshold; initial points counted),
+        ``ci_low, ci_high`` (95 % bootstrap), ``paper_mean_obs`` (NaN: not reported),
+        ``diff_vs_paper`` (ours - paper), ``p_networked_vs_isolated`` (two-sided Mann-Whitney U
+        over reached trials, unpaired as in the paper; same on every row of a lab), ``horizon_ticks``.
     """
     observations = observations_to_threshold(steps, thresholds, scenario.goals)
-    summary = summarize(observations, seed=scenario.seed)
+    summary = summarize(observations, steps, seed=scenario.seed)
+    comparisons = compare_conditions(observations, steps, seed=scenario.seed)
+    rmst_rows = comparisons[comparisons["metric"] == "rmst"].set_index(["lab", "condition_b"])
     paper_values = getattr(study, "MEAN_OBSERVATIONS_TO_90", {}) or {}
-    out = pd.DataFrame(
-        {
-            "lab": summary["lab"],
-            "property": summary["property"],
-            "threshold": summary["threshold"],
-            "condition": summary["condition"],
-            "n_trials": summary["n_trials"],
-            "n_reached": summary["n_reached"],
-            "reached": summary["reached"],
-            "mean_obs": summary["mean"],
-            "ci_low": summary["ci_low"],
-            "ci_high": summary["ci_high"],
-        }
-    )
+    out = summary[["lab", "property", "threshold", "condition", "n_trials", "n_reached", "reached", "tau", "rmst",
+                   "rmst_ci_low", "rmst_ci_high", "median", "median_ci_low", "median_ci_high"]].copy()
+    paired = [rmst_rows.loc[key] if key in rmst_rows.index else None for key in zip(out["lab"], out["condition"])]
+    for column, source in (("diff_rmst_vs_networked", "difference"), ("diff_ci_low", "ci_low"),
+                           ("diff_ci_high", "ci_high"), ("n_pairs", "n_pairs"),
+                           ("p_logrank_stratified", "p_logrank_stratified"), ("effect_size_dz", "effect_size_dz")):
+        out[column] = [np.nan if row is None else row[source] for row in paired]
+    out["verdict"] = ["" if row is None else row["verdict"] for row in paired]
+    for budget in BUDGETS:
+        out[f"best_at_{budget}"] = summary[f"best_at_{budget}"]
+    out["mean_obs"] = summary["mean_reached"]
+    out["ci_low"] = summary["mean_reached_ci_low"]
+    out["ci_high"] = summary["mean_reached_ci_high"]
     out["paper_mean_obs"] = [
         float(paper_values.get(lab, {}).get(condition, np.nan)) for lab, condition in zip(out["lab"], out["condition"])
     ]
     out["diff_vs_paper"] = out["mean_obs"] - out["paper_mean_obs"]
-    out["p_networked_vs_isolated"] = summary["p_networked_vs_isolated"]
+    out["p_networked_vs_isolated"] = summary["p_mwu_reached"]
     out["horizon_ticks"] = scenario.horizon_ticks
     return out
+
+
+def results_text(results: pd.DataFrame) -> str:
+    """The results table as aligned text for the terminal (headline RMST and paired difference first)."""
+    def num(value: object, fmt: str = "{:.1f}") -> str:
+        if value is None or pd.isna(value):
+            return "-"
+        return "inf" if np.isinf(float(value)) else fmt.format(float(value))
+
+    rows = [("lab", "condition", "reached", "RMST obs", "95% CI", "net - this [95% CI]", "N", "verdict",
+             "mean reached", "paper")]
+    previous = None
+    for rec in pd.DataFrame(results).to_dict("records"):
+        first = rec["lab"] != previous
+        previous = rec["lab"]
+        diff = ("-" if pd.isna(rec["diff_rmst_vs_networked"]) else
+                f"{num(rec['diff_rmst_vs_networked'], '{:+.1f}')} [{num(rec['diff_ci_low'], '{:+.1f}')}, "
+                f"{num(rec['diff_ci_high'], '{:+.1f}')}]")
+        rows.append((str(rec["lab"]) if first else "", str(rec["condition"]), str(rec["reached"]),
+                     num(rec["rmst"]), f"[{num(rec['rmst_ci_low'])}, {num(rec['rmst_ci_high'])}]", diff,
+                     "-" if pd.isna(rec["n_pairs"]) else str(int(rec["n_pairs"])),
+                     str(rec["verdict"]) if isinstance(rec["verdict"], str) and rec["verdict"] else "-",
+                     num(rec["mean_obs"]), num(rec["paper_mean_obs"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 1, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    tau = sorted({int(t) for t in pd.DataFrame(results)["tau"].dropna()})
+    return "\n".join(lines + [
+        f"(RMST: Kaplan-Meier restricted mean observations to the target up to tau = {', '.join(map(str, tau))}, "
+        "unreached trials censored, initial points counted; net - this: paired bootstrap over trials; "
+        "mean reached: the paper's mean over the trials that reached the target)"])
 
 
 def _fmt(value: object, digits: int = 1, signed: bool = False) -> str:
     if value is None or pd.isna(value):
         return "-"
+    if np.isinf(float(value)):
+        return "inf" if float(value) > 0 else "-inf"
     return f"{float(value):+.{digits}f}" if signed else f"{float(value):.{digits}f}"
 
 
@@ -398,6 +418,19 @@ def _timing_lines(run: RunDirectory) -> list[str]:
     ]
 
 
+def _until_decided_line(run: RunDirectory) -> str:
+    """How the until-decided study went (its plan in ``until_decided.json``)."""
+    rule = run.info["until_decided"]
+    line = (f"until decided: up to {rule.get('max_trials')} trials, Lan-DeMets {rule.get('spending')} alpha spending, "
+            f"alpha {rule.get('alpha')}" + (f", precision {rule['precision']} obs" if rule.get("precision") else ""))
+    path = run.path / "until_decided.json"
+    if path.is_file():
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        line += (f"; status **{plan.get('status')}** at {plan.get('target_trials')} trials; the sequential "
+                 "intervals are in [until_decided.md](until_decided.md)")
+    return line
+
+
 def results_markdown(
     results: pd.DataFrame,
     run: RunDirectory,
@@ -427,6 +460,8 @@ def results_markdown(
             f"{lab.initial_points} initial points)" for lab in scenario.labs
         ) + f"; topology: {scenario.topology.kind}; conditions: {', '.join(scenario.conditions)}",
     ]
+    if "until_decided" in run.info:
+        lines.append("- " + _until_decided_line(run))
     changed = {
         f.name: getattr(scenario.learner, f.name)
         for f in dataclasses.fields(LearnerConfig)
@@ -451,9 +486,38 @@ def results_markdown(
         "",
         f"Note: observation counts **include the {', '.join(sorted({str(l.initial_points) for l in scenario.labs}))} "
         "initial random points** of each lab (n_obs counts every observation, as the paper does). "
-        "\"mean obs\" is the mean over the trials that reached the target (reached = k/n), with a 95 % "
-        "percentile-bootstrap CI (2000 resamples); p = two-sided Mann-Whitney U, networked vs isolated, "
-        "over the trials that reached the target."
+        "**Headline:** time to the target as survival data: a trial that never reached it is censored at its "
+        "last observation. RMST = Kaplan-Meier restricted mean observations to the target up to tau (the lab's "
+        "smallest last observation; unreached trials count as tau), 95 % percentile-bootstrap CI over trials; "
+        "\"networked - this\" = paired RMST difference over the trials both conditions ran (same seeds and "
+        "initial points), 95 % paired-bootstrap CI (2000 resamples of trial indices), p of the log-rank test "
+        "stratified by trial, N = pairs; \"undecided\" when the CI includes 0 (docs/statistics.md). "
+        "Kaplan-Meier curves: [km_time_to_threshold.png](km_time_to_threshold.png).",
+        "",
+        "| lab | property | condition | reached | RMST obs [95 % CI] (tau) | KM median [95 % CI] | "
+        "networked - this [95 % CI] | N | p (log-rank, strat.) | verdict |",
+        "|---|---|:--|--:|--:|--:|--:|--:|--:|:--|",
+    ]
+    previous = None
+    for rec in results.to_dict("records"):
+        first = rec["lab"] != previous
+        previous = rec["lab"]
+        paired = "-" if pd.isna(rec["diff_rmst_vs_networked"]) else (
+            f"{_fmt(rec['diff_rmst_vs_networked'], signed=True)} [{_fmt(rec['diff_ci_low'], signed=True)}, "
+            f"{_fmt(rec['diff_ci_high'], signed=True)}]")
+        lines.append(
+            f"| {rec['lab'] if first else ''} | {rec['property'] if first else ''} | {rec['condition']} | "
+            f"{rec['reached']} | {_fmt(rec['rmst'])} [{_fmt(rec['rmst_ci_low'])}, {_fmt(rec['rmst_ci_high'])}] "
+            f"({_fmt(rec['tau'], 0)}) | {_fmt(rec['median'], 0)} [{_fmt(rec['median_ci_low'], 0)}, "
+            f"{_fmt(rec['median_ci_high'], 0)}] | {paired} | "
+            f"{'-' if pd.isna(rec['n_pairs']) else int(rec['n_pairs'])} | {_fmt(rec['p_logrank_stratified'], 3)} | "
+            f"{rec['verdict'] if isinstance(rec['verdict'], str) and rec['verdict'] else '-'} |"
+        )
+    lines += [
+        "",
+        "The paper's metric, for comparison: \"mean obs\" is the mean over the trials that reached the target "
+        "(reached = k/n), with a 95 % percentile-bootstrap CI (2000 resamples); p = two-sided Mann-Whitney U, "
+        "networked vs isolated, over the trials that reached the target (unpaired, as in the paper)."
         + (f" \"paper\" = the paper's mean over {study.TRIALS} trials (random search: not reported); "
            "\"ours - paper\" = difference of the means." if study is not None else ""),
     ]

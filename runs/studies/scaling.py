@@ -22,13 +22,12 @@ a step's result does not depend on which steps ran before: an interrupted run re
 stopped and gives the same numbers.
 
 Output directory: ``scaling_design.json`` (what was run), ``scaling_raw.csv`` (one row per
-repeat, kind, n, m; rewritten after every step), then :mod:`labnet.runs.reports.scaling_report` writes
+repeat, kind, n, m; rewritten after every step), then :mod:`labnet.runs.studies.scaling_report` writes
 ``scaling_fits.csv``/``.md`` and the figures.
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from labnet._files import atomic_write
 from labnet.models import LearnerConfig, TrainJob, layer_sizes_for, lecun_normal_params, predict_ensemble, train_jobs
 from labnet.models.selection import validation_split
 
@@ -381,7 +381,7 @@ def run_scaling(
         if raw_path.exists():
             done = pd.read_csv(raw_path)
     else:
-        _atomic_write(design_path, lambda tmp: tmp.write_text(json.dumps(design.to_json(), indent=2), encoding="utf-8"))
+        atomic_write(design_path, lambda tmp: tmp.write_text(json.dumps(design.to_json(), indent=2), encoding="utf-8"))
     experiment = ScalingExperiment(space.descriptors, space.values(design.source), space.values(design.target), design,
                                    trainer=trainer)
     finished = set(done["step"]) if len(done) else set()
@@ -400,16 +400,10 @@ def run_scaling(
             frame["step_seconds"] = seconds
             frames.append(frame[list(RAW_COLUMNS)])
             raw = pd.concat(frames, ignore_index=True)
-            _atomic_write(raw_path, lambda tmp: raw.to_csv(tmp, index=False))
+            atomic_write(raw_path, lambda tmp: raw.to_csv(tmp, index=False))
             bar.update(1)
     raw = pd.concat(frames, ignore_index=True) if frames else done
     return ScalingRun(out, raw, design, time.perf_counter() - start, sorted(finished))
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def load_space(data: str | None = None, scenario: str | None = None) -> tuple[object, str]:
@@ -419,7 +413,7 @@ def load_space(data: str | None = None, scenario: str | None = None) -> tuple[ob
     with ``data`` overriding its file. Neither: the built-in ``sim2real`` scenario's synthetic world
     (properties P0 and its simulated twin P0_sim).
     """
-    from labnet.runs.execution.build import build_space
+    from labnet.runs.config.build import build_space
     from labnet.runs.config.scenario import scenario_from_argument
     from labnet.runs.config.scenario import resolve
 

@@ -22,37 +22,19 @@ if TYPE_CHECKING:  # pragma: no cover
 def build_space(scenario: Scenario) -> MaterialSpace:
     """Load the scenario's material space and check the labs against it.
 
+    The dataset spec of the scenario's kind loads itself (:mod:`labnet.runs.config.datasets`).
+
     Raises:
         ScenarioError: no data path for a b2/csv dataset (pass ``--data PATH``), a
             synthetic-world parameter the generator rejects, a lab property missing from
-            the dataset, or more initial points than candidates.
+            the dataset, a constant lab property, or more initial points than candidates.
+            (Whether the labs' actions over the horizon fit is :func:`check_candidates_last`,
+            called by runs and sweeps: studies that only read the space have no horizon.)
         DataError: the data file is missing or unusable (from :mod:`environment`).
     """
-    from labnet.environment import DataError, load_b2, load_csv, synthetic_world
-
-    dataset = scenario.dataset
-    if dataset.kind == "synthetic":
-        params = dataset.model_dump(exclude={"kind"})
-        try:
-            space = synthetic_world(**params)
-        except DataError:
-            raise
-        except ValueError as exc:
-            raise ScenarioError(f"dataset.{exc}") from None
-    else:
-        if dataset.path is None:
-            raise ScenarioError(f"dataset.path: the {dataset.kind} dataset has no file; pass --data PATH")
-        if dataset.kind == "b2":
-            space = load_b2(dataset.path)
-        else:
-            space = load_csv(
-                dataset.path,
-                dataset.properties,
-                formula_column=dataset.formula_column,
-                feature_columns=dataset.feature_columns,
-                id_column=dataset.id_column,
-            )
+    space = scenario.dataset.load()
     check_properties(scenario, space.property_names)
+    check_constant_properties(scenario, space)
     too_many = list(dict.fromkeys(
         f"{scenario.lab_field_path(i, 'initial_points')} = {lab.initial_points}: "
         f"more than the {len(space)} candidates of the dataset"
@@ -62,6 +44,56 @@ def build_space(scenario: Scenario) -> MaterialSpace:
     if too_many:
         raise ScenarioError(too_many)
     return space
+
+
+SHOWN_LABS = 5
+"""Labs named in one error (the rest are counted)."""
+
+
+def check_constant_properties(scenario: Scenario, space: MaterialSpace) -> None:
+    """Refuse a lab whose property has the same value for every candidate (its target would be
+    "reached" by the first measurement of every lab, in every condition).
+
+    Raises:
+        ScenarioError: ``labs[i].property 'K': every one of the N candidates has the value 3``.
+    """
+    issues = list(dict.fromkeys(
+        f"{scenario.lab_field_path(i, 'property')} {lab.property!r}: every one of the {len(space)} candidates has "
+        f"the value {float(space.values(lab.property)[0]):g}; a constant property gives a lab nothing to find"
+        for i, lab in enumerate(scenario.labs)
+        if float(space.minimum(lab.property)) == float(space.maximum(lab.property))
+    ))
+    if issues:
+        raise ScenarioError(issues)
+
+
+def check_candidates_last(scenario: Scenario, n_candidates: int) -> None:
+    """Refuse a lab that would run out of candidates: its initial points plus one acquisition
+    per action over ``horizon_ticks`` must not exceed the candidates (each is measured once).
+
+    Raises:
+        ScenarioError: one line per lab (the first :data:`SHOWN_LABS`, then a count) naming the
+            lab, its initial points, its actions over the horizon, the candidates, and the
+            longest horizon that fits.
+    """
+    horizon = scenario.horizon_ticks
+    issues = []
+    for i, lab in enumerate(scenario.labs):
+        actions = lab.to_spec().actions_within(horizon)
+        need = lab.initial_points + actions
+        if need <= n_candidates:
+            continue
+        fits = lab.phase_ticks + max(n_candidates - lab.initial_points, 0) * lab.period_ticks
+        where = "labs" if scenario.lab_generator is not None else f"labs[{i}]"
+        issues.append(
+            f"{where}: lab {lab.name!r} needs {need} candidates ({lab.initial_points} initial points + {actions} "
+            f"actions over horizon_ticks = {horizon} at period_ticks = {lab.period_ticks}), but the dataset has "
+            f"{n_candidates}; use horizon_ticks <= {fits}, fewer initial points, a longer period or more candidates"
+        )
+    if len(issues) > SHOWN_LABS:
+        issues = issues[:SHOWN_LABS] + [f"labs: … and {len(issues) - SHOWN_LABS} more labs that run out of candidates"]
+    if issues:
+        raise ScenarioError(issues)
 
 
 def load_lab_pools(scenario: Scenario, space: MaterialSpace) -> dict[str, SourcePool]:
@@ -107,55 +139,19 @@ def load_lab_pools(scenario: Scenario, space: MaterialSpace) -> dict[str, Source
 def build_topology(scenario: Scenario) -> Topology:
     """The scenario's (networked) topology over its labs, in scenario order.
 
-    Random graphs and latency rules are seeded by ``topology.seed``, or the scenario's
-    ``seed`` when that is null (the same graph in every trial). Edges without their own
-    ``latency_ticks`` get the topology's ``latency_ticks``.
+    The topology spec of the scenario's kind builds the graph
+    (:meth:`labnet.runs.config.topologies.TopologySpec.build`). Random graphs and latency
+    rules are seeded by ``topology.seed``, or the scenario's ``seed`` when that is null (the
+    same graph in every trial). Edges without their own ``latency_ticks`` get the topology's
+    ``latency_ticks``.
 
     Raises:
         ScenarioError: the builder rejects the topology (message starts with ``topology``).
     """
-    from labnet.environment import Topology
-
     config = scenario.topology
-    names = scenario.lab_names
     seed = config.seed if config.seed is not None else scenario.seed
-    latency = config.latency_dict()
-    both_ways = config.bidirectional is not False  # None (unset) means the default, True
-    directed = bool(config.directed)
     try:
-        if config.kind == "isolated":
-            return Topology.isolated(names)
-        if config.kind == "complete":
-            return Topology.complete(names, latency_ticks=latency, seed=seed)
-        if config.kind in ("ring", "line"):
-            builder = Topology.ring if config.kind == "ring" else Topology.line
-            return builder(names, bidirectional=both_ways, latency_ticks=latency, seed=seed)
-        if config.kind == "star":
-            return Topology.star(names, hub=config.hub, bidirectional=both_ways, latency_ticks=latency, seed=seed)
-        if config.kind == "grid":
-            return Topology.grid(names, n_rows=config.n_rows, latency_ticks=latency, seed=seed)
-        if config.kind == "watts_strogatz":
-            return Topology.watts_strogatz(names, k=config.k, p=config.p, seed=seed, latency_ticks=latency)
-        if config.kind == "barabasi_albert":
-            return Topology.barabasi_albert(names, m=config.m, seed=seed, latency_ticks=latency)
-        if config.kind == "erdos_renyi":
-            return Topology.erdos_renyi(names, p=config.p, seed=seed, directed=directed, latency_ticks=latency)
-        if config.kind == "random_regular":
-            return Topology.random_regular(names, degree=config.degree, seed=seed, latency_ticks=latency)
-        if config.kind == "stochastic_block":
-            return Topology.stochastic_block(
-                names, config.block_sizes_for(len(names)), p_in=config.p_in, p_out=config.p_out,
-                seed=seed, directed=directed, latency_ticks=latency,
-            )
-        if config.kind == "file":
-            return Topology.from_file(
-                names, config.path, format=config.format, directed=config.directed, latency_ticks=latency, seed=seed
-            )
-        edges = [
-            {"source": edge.source, "target": edge.target, "latency_ticks": edge.latency_ticks}
-            for edge in config.edges or []
-        ]
-        return Topology.from_edges(names, edges, latency_ticks=latency, seed=seed)
+        return config.build(scenario.lab_names, seed)
     except (OSError, ValueError) as exc:
         raise ScenarioError(f"topology: {exc}") from None
 

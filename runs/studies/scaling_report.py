@@ -30,7 +30,8 @@ from labnet.models.scaling import (
     power_law,
     power_law_2d,
 )
-from labnet.runs.studies.scaling import ScalingDesign, _atomic_write
+from labnet._files import atomic_write
+from labnet.runs.studies.scaling import ScalingDesign
 
 FITS_CSV = "scaling_fits.csv"
 FITS_MD = "scaling_fits.md"
@@ -353,9 +354,9 @@ def write_report(out_dir: str | Path, raw: pd.DataFrame, design: ScalingDesign, 
     fits = fit_all(raw, design, n_bootstrap=n_bootstrap, seed=design.seed)
     table = fits_table(fits, design)
     files = {name: out / name for name in (FITS_CSV, FITS_MD, VS_N_PNG, VS_M_PNG)}
-    _atomic_write(files[FITS_CSV], lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(files[FITS_CSV], lambda tmp: table.to_csv(tmp, index=False))
     text = fits_markdown(fits, design, details)
-    _atomic_write(files[FITS_MD], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(files[FITS_MD], lambda tmp: tmp.write_text(text, encoding="utf-8"))
     plot_vs_n(raw, fits, design, files[VS_N_PNG])
     plot_vs_m(raw, fits, design, files[VS_M_PNG])
     return ScalingReport(fits, files)
