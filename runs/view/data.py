@@ -96,9 +96,9 @@ def read_view_run(run_dir: str | Path) -> ViewRun:
         ViewInputError: not a directory, not a run directory, no ``steps.parquet`` yet, or a bad
             ``labs.csv`` (the message names the file).
     """
-    from labnet.runs.execution.build import build_topology
+    from labnet.runs.config.build import build_topology
     from labnet.runs.reports.graph import GraphInputError, read_graph_run
-    from labnet.runs.studies.reproduce import StudyError
+    from labnet.runs.reports.run_directory import StudyError
 
     try:
         run = read_graph_run(run_dir)

@@ -16,7 +16,7 @@ import os
 import solara
 
 from labnet.runs.config.scenario import Scenario, ScenarioError, resolve, scenario_from_argument, validate_scenario
-from labnet.runs.execution.build import build_space, build_topology, load_lab_pools
+from labnet.runs.config.build import build_space, build_topology, load_lab_pools
 from labnet.runs.view.app import CurvesSvg, NetworkSvg, legend_html
 from labnet.runs.view.data import (
     VIEW_HEIGHT, VIEW_WIDTH, best_so_far_curves, curve_paths, edge_drawing, edges_at_tick, layout_positions,

@@ -5,6 +5,7 @@ replay, ``LABNET_LIVE_SCENARIO`` for the live view), so the server is a plain ``
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -37,12 +38,10 @@ def start_server(app: str, env: Mapping[str, str], host: str = "127.0.0.1", port
 
     The caller stops it (``process.terminate()``). ``quiet``: discard the server's output.
     """
-    import labnet
-
     port = free_port(host) if port is None else port
     environment = {**os.environ, **env, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     # the server imports labnet as this process does (a checkout run without installing, too)
-    root = str(Path(labnet.__file__).resolve().parents[1])
+    root = str(Path(importlib.util.find_spec("labnet").origin).resolve().parents[1])
     environment["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
     out = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen(solara_command(app, host, port), env=environment, stdout=out, stderr=out)
