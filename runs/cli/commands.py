@@ -28,6 +28,7 @@ from pathlib import Path
 from labnet._version import __version__
 from labnet.runs.cli import statistics
 from labnet.runs.cli import engine_options
+from labnet.runs.cli import view
 from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scaling_command(subcommands)
     _add_pool_command(subcommands)
     statistics.add_power_command(subcommands)
+    view.add_view_command(subcommands)
+    view.add_live_command(subcommands)
     return parser
 
 
