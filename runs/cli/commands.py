@@ -270,6 +270,7 @@ def _add_graph_command(subcommands: argparse._SubParsersAction) -> None:
                        help="one trial, or all trials pooled (default: %(default)s)")
     graph.add_argument("--out", metavar="DIR",
                        help="output directory (default: RUN_DIR/graph, or RUN_DIR/graph-<condition>[-trial<N>])")
+    view.add_graph_view_arguments(graph)
     graph.set_defaults(handler=_graph)
 
 
@@ -290,6 +291,8 @@ def _graph(args: argparse.Namespace) -> int:
     from labnet.runs.reports.graph import (GraphInputError, analyze_transfers, default_out_dir, read_graph_run, summary_text,
                             write_graph_outputs)
 
+    if view.wants_graph_views(args):
+        return view.graph_views(args)
     trial = args.trial  # None: every trial pooled (argparse converts the default "all" too)
     try:
         run = read_graph_run(args.run_dir)

@@ -92,3 +92,42 @@ def _serve(app: str, env: dict[str, str], args: argparse.Namespace) -> int:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
+
+
+def add_graph_view_arguments(graph: argparse.ArgumentParser) -> None:
+    """``labnet graph``'s shareable views: ``--html``, ``--window A:B``, ``--animate``."""
+    graph.add_argument("--html", action="store_true",
+                       help="write OUT/network.html: one self-contained offline HTML file with a time slider")
+    graph.add_argument("--window", metavar="A:B", help="write OUT/graph_ticks_A-B.png: the graph of ticks A..B")
+    graph.add_argument("--animate", action="store_true", help="write OUT/network.gif: one frame per tick")
+
+
+def wants_graph_views(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "html", False) or getattr(args, "window", None) or getattr(args, "animate", False))
+
+
+def graph_views(args: argparse.Namespace) -> int:
+    """Write the views asked for (one trial: ``--trial N``, default 0); exit status."""
+    from labnet.runs.view.animation import write_gif, write_window_png
+    from labnet.runs.view.data import ViewInputError, parse_window, read_view_run, tick_range
+    from labnet.runs.view.html import write_html
+
+    trial = 0 if args.trial is None else args.trial
+    try:
+        run = read_view_run(args.run_dir)
+        out = Path(args.out) if args.out else run.path / "graph"
+        written = []
+        if args.html:
+            written.append(write_html(run, args.condition, trial, out / "network.html"))
+        if args.window:
+            start, stop = parse_window(args.window, tick_range(run))
+            written.append(write_window_png(run, args.condition, trial, (start, stop),
+                                            out / f"graph_ticks_{start}-{stop}.png"))
+        if args.animate:
+            written.append(write_gif(run, args.condition, trial, out / "network.gif"))
+    except ViewInputError as exc:
+        print(f"labnet: error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
