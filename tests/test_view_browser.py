@@ -157,3 +157,20 @@ def test_live_view_advances_when_stepped(page, live_url):
     assert len(page.query_selector_all("circle.lab-node")) == 5
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "view_live.png"), full_page=True)
+
+
+def test_offline_html_slider_lights_the_edges_of_the_tick(page, ring_run, tmp_path):
+    from labnet.runs.cli.commands import main
+    from labnet.runs.view.data import read_view_run, tick_range
+
+    assert main(["graph", str(ring_run), "--html", "--out", str(tmp_path)]) == 0
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+    page.goto((tmp_path / "network.html").as_uri())
+    first, last = tick_range(read_view_run(ring_run))
+    target = next(t for t in range(last, first - 1, -1) if _expected(ring_run, t))
+    page.eval_on_selector("#tick", f"(el) => {{ el.value = {target}; el.dispatchEvent(new Event('input')); }}")
+    page.wait_for_selector(f'svg#net[data-tick="{target}"]')
+    assert len(page.query_selector_all("circle.lab-node")) == 5
+    found = {(e.get_attribute("data-source"), e.get_attribute("data-target"), e.get_attribute("data-state"))
+             for e in page.query_selector_all("svg#net path.edge")}
+    assert found == _expected(ring_run, target)
