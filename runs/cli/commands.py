@@ -29,7 +29,6 @@ from labnet._version import __version__
 from labnet.runs.cli import statistics
 from labnet.runs.cli import engine_options
 from labnet.runs.cli import view
-from labnet.runs.cli import view
 from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
