@@ -28,6 +28,7 @@ from pathlib import Path
 from labnet._version import __version__
 from labnet.runs.cli import statistics
 from labnet.runs.cli import engine_options
+from labnet.runs.cli import view
 from labnet.runs.config.builtins import builtin_scenario_names
 
 PROG = "labnet"
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scaling_command(subcommands)
     _add_pool_command(subcommands)
     statistics.add_power_command(subcommands)
+    view.add_view_command(subcommands)
+    view.add_live_command(subcommands)
     return parser
 
 
@@ -266,6 +269,7 @@ def _add_graph_command(subcommands: argparse._SubParsersAction) -> None:
                        help="one trial, or all trials pooled (default: %(default)s)")
     graph.add_argument("--out", metavar="DIR",
                        help="output directory (default: RUN_DIR/graph, or RUN_DIR/graph-<condition>[-trial<N>])")
+    view.add_graph_view_arguments(graph)
     graph.set_defaults(handler=_graph)
 
 
@@ -286,6 +290,8 @@ def _graph(args: argparse.Namespace) -> int:
     from labnet.runs.reports.graph import (GraphInputError, analyze_transfers, default_out_dir, read_graph_run, summary_text,
                             write_graph_outputs)
 
+    if view.wants_graph_views(args):
+        return view.graph_views(args)
     trial = args.trial  # None: every trial pooled (argparse converts the default "all" too)
     try:
         run = read_graph_run(args.run_dir)
