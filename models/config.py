@@ -11,7 +11,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    """How every lab trains its ensembles (defaults = paper 1, DESIGN.md → core loop).
+    """How every lab trains its ensembles (defaults = paper 1, docs/algorithm.md → the ensemble member and its training).
 
     Attributes:
         n_members: K, members per ensemble.

@@ -1,7 +1,7 @@
 """The batched training engine: every member of every candidate of every acting lab in one call.
 
 One call of :func:`train_jobs` trains all members of all jobs (a job = one candidate ensemble of one
-lab) with the paper's recipe (DESIGN.md → core loop) and Keras semantics:
+lab) with the paper's recipe (docs/algorithm.md → the ensemble member and its training) and Keras semantics:
 
 * loss = MSE on the standardized target + ``l2`` · Σ‖W‖² over kernels;
 * Adam (Keras form: ε added to √v, bias correction folded into the step size), lr 5e-4;

@@ -8,7 +8,7 @@ every 9 ticks; 10 random initial points each; 300 ticks; complete topology; 10 t
 
 ``MEAN_OBSERVATIONS_TO_90`` holds the paper's mean number of observations until the
 best-so-far reaches 90 % of the dataset's maximum, per lab and condition, as quoted in
-DESIGN.md. The paper reports no random-search value, and no significant difference for M.
+docs/algorithm.md. The paper reports no random-search value, and no significant difference for M.
 labnet counts the 10 initial points in its own numbers (docs/algorithm.md, Metrics).
 """
 from __future__ import annotations
