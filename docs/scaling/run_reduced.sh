@@ -5,7 +5,7 @@
 # than two threads (idle OpenMP threads spin), and the results do not depend on the thread count.
 set -euo pipefail
 B2=${B2:-../shared/data/b2/B2_20220520_full.csv}
-LABNET=${LABNET:-python -m runs}
+LABNET=${LABNET:-python -m labnet.runs}
 export NUMBA_NUM_THREADS=${NUMBA_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON="--m-grid 10 20 40 80 --repeats 10 --members 4 --epochs 100 --pretrain-epochs 40 --bootstrap 500 --no-progress"
 for pair in Tc:M M:Sp Sp:Tc; do
