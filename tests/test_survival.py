@@ -220,6 +220,9 @@ def test_cli_run_and_sweep_until_decided(tmp_path, capsys):
     assert cli.main(["run", str(scenario), "--until-decided", "--trials", "3", "--max-trials", "2", "--out",
                      str(tmp_path), "--no-progress"]) == 2
     assert "max_trials" in capsys.readouterr().err
+    assert cli.main(["run", str(scenario), "--until-decided", "--lockstep", "--out", str(tmp_path),
+                     "--no-progress"]) == 2
+    assert "--lockstep: not available for an until-decided study" in capsys.readouterr().err
     base = {k: v for k, v in TINY.items() if k != "name"}
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"name": "tiny_sweep", "base": base,

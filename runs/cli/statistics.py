@@ -61,6 +61,20 @@ def stopping_rule(args: argparse.Namespace) -> Any:
     return StoppingRule(max_trials=args.max_trials, precision=args.precision, spending=args.spending)
 
 
+def _refuse_engine_options_until_decided(args: argparse.Namespace, flags: tuple[str, ...]) -> None:
+    """An until-decided study runs its trials serially with the engine recorded in its scenario:
+    the given flags (``lockstep``; on resume also ``engine``, ``device``) would be ignored, so a
+    set one is refused."""
+    from labnet.runs.config.scenario import ScenarioError
+
+    given = {"lockstep": lockstep_of(args), "engine": getattr(args, "engine", None),
+             "device": getattr(args, "device", None)}
+    ignored = [f"--{flag}" for flag in flags if given[flag]]
+    if ignored:
+        raise ScenarioError(f"{', '.join(ignored)}: not available for an until-decided study (its trials run "
+                            f"serially with the engine recorded in its scenario); drop {' and '.join(ignored)}")
+
+
 def run_scenario_or_until_decided(scenario: Any, args: argparse.Namespace) -> Any:
     """``labnet run``: :func:`run_scenario`, or the until-decided loop; returns the RunResult."""
     from labnet.runs.execution.runner import run_scenario
@@ -69,6 +83,7 @@ def run_scenario_or_until_decided(scenario: Any, args: argparse.Namespace) -> An
     if rule is None:
         return run_scenario(scenario, args.out, progress=not args.no_progress, workers=args.workers,
                             lockstep=lockstep_of(args))
+    _refuse_engine_options_until_decided(args, ("lockstep",))
     from labnet.runs.execution.until_decided import run_until_decided
 
     result = run_until_decided(scenario, args.out, rule, progress=not args.no_progress, workers=args.workers)
@@ -104,6 +119,7 @@ def resume_or_continue(args: argparse.Namespace) -> Any:
         return resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers,
                           engine=getattr(args, "engine", None), device=getattr(args, "device", None),
                           lockstep=lockstep_of(args))
+    _refuse_engine_options_until_decided(args, ("lockstep", "engine", "device"))
     result = continue_until_decided(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
     print(result.text())
     print()
