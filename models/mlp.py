@@ -122,6 +122,8 @@ class MLP(nn.Module):
 PREDICT_CHUNK_ROWS = 512
 """Rows per block in :func:`predict_ensemble`: small enough that every member's activations of a
 block stay in cache (measured fastest of 256-2048 on the B2 space, 2 cores)."""
+SPARSE_INPUT_SHARE = 0.25
+"""The first layer is a gather-sum over non-zero descriptors when at most this share of X is non-zero."""
 
 
 def predict_ensemble(
@@ -129,55 +131,58 @@ def predict_ensemble(
 ) -> np.ndarray:
     """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
 
-    Rows go in blocks of :data:`PREDICT_CHUNK_ROWS`. In each block the first layer of all K members
-    is one ``addmm`` (their kernels side by side, so the input is read once) and every later layer
-    one ``baddbmm`` over the members; SELU runs in place. No autograd. Equal to a per-member
-    :class:`MLP` forward up to float32 rounding (tested).
+    Rows go in blocks of :data:`PREDICT_CHUNK_ROWS`; each block passes all K members at once:
+    the first layer as a gather-sum over the row's non-zero descriptors when X is sparse (a
+    composition vector has few; :data:`SPARSE_INPUT_SHARE`), else one matmul with the members'
+    kernels side by side; every later layer one NumPy ``matmul`` over the members; bias and SELU by the kernels of
+    :mod:`labnet.models.prediction_kernels`. Equal to a per-member :class:`MLP` forward up to
+    float32 rounding (tested).
 
     The result does not depend on the thread count: every block is computed by single-threaded
-    torch ops (a multi-threaded matmul may sum in another order), and blocks run side by side on
-    ``torch.get_num_threads()`` Python threads (torch releases the GIL).
+    BLAS calls and numba kernels (a multi-threaded matmul may sum in another order), and blocks
+    run side by side on ``torch.get_num_threads()`` Python threads (both release the GIL).
     """
+    from threadpoolctl import threadpool_limits
+
+    from .prediction_kernels import bias_selu_inplace, first_layer_selu
+
     params = np.ascontiguousarray(params, dtype=np.float32)
     if params.ndim != 2:
         raise ValueError(f"params must be [members, parameters], got shape {params.shape}")
+    X = np.ascontiguousarray(X, dtype=np.float32)
     n_members, n_rows = params.shape[0], X.shape[0]
-    params_t = torch.from_numpy(params)
-    members = [unflatten(params_t[k], layer_sizes) for k in range(n_members)]
-    first_kernel = torch.cat([m[0][0] for m in members], dim=1)  # [d, K*h1]
-    first_bias = torch.cat([m[0][1] for m in members])
-    later = [
-        (torch.stack([m[l][1] for m in members])[:, None, :], torch.stack([m[l][0] for m in members]))
-        for l in range(1, len(layer_sizes) - 1)
+    n_layers = len(layer_sizes) - 1
+    members = [unflatten(params[k], layer_sizes) for k in range(n_members)]
+    first_kernel = np.ascontiguousarray(np.concatenate([m[0][0] for m in members], axis=1))  # [d, K*h1]
+    first_bias = np.concatenate([m[0][1] for m in members])
+    sparse_input = np.count_nonzero(X) <= SPARSE_INPUT_SHARE * X.size
+    activates = [l < n_layers - 1 or output_activation for l in range(n_layers)]
+    later = [  # (kernel [K, n_in, n_out], bias [K, n_out]) of layers 1..L-1
+        (np.stack([m[l][0] for m in members]), np.stack([m[l][1] for m in members])) for l in range(1, n_layers)
     ]
-    x = torch.tensor(X, dtype=torch.float32)  # a copy: X may be read-only
-    out = torch.empty((n_members, n_rows), dtype=torch.float32)
-    selu = torch.nn.functional.selu
-    last = len(layer_sizes) - 2
+    out = np.empty((n_members, n_rows), dtype=np.float32)
 
     def block(start: int) -> None:
         stop = min(start + PREDICT_CHUNK_ROWS, n_rows)
-        with torch.inference_mode():
-            h = torch.addmm(first_bias, x[start:stop], first_kernel)
-            if last > 0 or output_activation:
-                selu(h, inplace=True)
-            h = h.view(stop - start, n_members, layer_sizes[1]).transpose(0, 1)  # [K, rows, h1]
-            for l, (bias, kernel) in enumerate(later, start=1):
-                h = torch.baddbmm(bias, h, kernel)
-                if l < last or output_activation:
-                    selu(h, inplace=True)
-            out[:, start:stop] = h[:, :, 0]
+        rows = stop - start
+        if sparse_input:
+            h = np.empty((n_members, rows, layer_sizes[1]), dtype=np.float32)
+            first_layer_selu(X, start, stop, first_kernel, first_bias, h, activates[0])
+        else:
+            h = np.ascontiguousarray((X[start:stop] @ first_kernel).reshape(rows, n_members, -1).transpose(1, 0, 2))
+            bias_selu_inplace(h, first_bias.reshape(n_members, -1), activates[0])
+        for l, (kernel, bias) in enumerate(later, start=1):
+            h = np.matmul(h, kernel)
+            bias_selu_inplace(h, bias, activates[l])
+        out[:, start:stop] = h[:, :, 0]
 
     starts = range(0, n_rows, PREDICT_CHUNK_ROWS)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with threadpool_limits(1, user_api="blas"):
         if threads == 1 or len(starts) == 1:
             for start in starts:
                 block(start)
         else:
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(block, starts))
-    finally:
-        torch.set_num_threads(threads)
-    return out.numpy()
+    return out

@@ -280,6 +280,35 @@ def test_predict_ensemble_equals_per_member_torch_forward(world):
         assert np.abs(expected).max() > 0.1  # not trivially zero
 
 
+def test_predict_ensemble_on_dense_descriptors_equals_per_member_torch_forward():
+    """The dense first layer (X mostly non-zero: a matmul, not the gather-sum) gives the same numbers."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(PREDICT_CHUNK_ROWS + 5, 7)).astype(np.float32)
+    sizes = layer_sizes_for(7, (40, 3))
+    params = lecun_normal_params(sizes, 4, rng)
+    stacked = predict_ensemble(params, sizes, X)
+    with torch.no_grad():
+        expected = np.stack([MLP.from_flat(p, sizes)(torch.from_numpy(X)).numpy() for p in params])
+    np.testing.assert_allclose(stacked, expected, rtol=0, atol=1e-5)
+
+
+def test_selu_kernel_is_within_two_ulp_of_a_float64_selu():
+    from labnet.models.prediction_kernels import SELU_ALPHA, SELU_SCALE, selu_inplace
+
+    rng = np.random.default_rng(13)
+    x = np.concatenate([
+        rng.normal(scale=3.0, size=100_000), rng.normal(scale=1e-5, size=1000),
+        [0.0, -0.0, 1e-30, -1e-30, -19.9, -20.0, -20.1, -88.0, -1e4, 5.0, 1e4],
+    ]).astype(np.float32)
+    got = x.copy()
+    selu_inplace(got)
+    x64 = x.astype(np.float64)
+    want = np.where(x64 > 0, SELU_SCALE * x64, float(SELU_SCALE) * float(SELU_ALPHA) * np.expm1(np.minimum(x64, 0)))
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(got - want) <= 2 * ulp + 1e-45)
+    assert (np.abs(got - want) > 0).any()  # not trivially the float64 values
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -13,6 +13,13 @@ are compared by their mean (relative 1e-2) against the same runs of the old code
 other column, including every chosen material, measured value and transfer decision, must
 still match exactly. (Before that kernel landed, the whole-table digests matched, the
 architecture change of issue 11 included.)
+
+Re-recorded once, by design: the ``material_index`` and ``material_id`` digests of the paper_b2
+run, when the faster prediction kernel (issue 14 item 4) landed. The B2 file holds 102 pairs of
+materials with identical descriptors and identical values; a BLAS gives the two rows of such a
+pair predictions that differ in the last bit depending on where they sit in a block (so does
+the torch code before it), and the UCB argmax then takes one or the other. The run picked the
+other twin of a pair; every measured value, best-so-far and transfer decision is unchanged.
 """
 from __future__ import annotations
 
