@@ -8,23 +8,10 @@ import yaml
 from labnet.runs.cli import commands as cli
 from labnet.runs.execution.runner import run_scenario
 from labnet.runs.config.scenario import load_scenario
+from scenarios import three_labs
 
-SMALL = {
-    "name": "e2e",
-    "dataset": {"kind": "synthetic", "n_candidates": 300, "n_descriptors": 8, "n_properties": 3,
-                "correlation": 0.7, "seed": 1},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 6},
-        {"name": "B", "property": "P1", "period_ticks": 2, "initial_points": 6},
-        {"name": "C", "property": "P2", "period_ticks": 3, "initial_points": 6},
-    ],
-    "topology": {"kind": "complete"},
-    "learner": {"n_members": 4, "epochs": 5, "patience": 5},
-    "horizon_ticks": 6,
-    "trials": 2,
-    "seed": 0,
-    "baselines": ["isolated", "random"],
-}
+SMALL = three_labs("e2e", periods=(1, 2, 3), learner={"n_members": 4, "epochs": 5, "patience": 5}, horizon_ticks=6,
+                   trials=2, baselines=["isolated", "random"])
 
 
 @pytest.fixture(scope="module")

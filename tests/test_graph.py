@@ -38,6 +38,7 @@ from labnet.runs.reports.graph_plots import plot_property_flows, plot_topology_c
 from labnet.runs.reports.topology_comparison import topology_comparison_table
 from labnet.runs.execution.runner import run_scenario
 from labnet.runs.config.scenario import load_scenario
+from scenarios import RING_LINKS as RING_EDGES, five_lab_ring
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -287,25 +288,7 @@ def test_topology_comparison_plot(tmp_path):
 
 # --------------------------------------------------------------------------- a real run
 
-RING = {
-    "name": "graph-ring",
-    "dataset": {"kind": "synthetic", "n_candidates": 150, "n_descriptors": 6, "n_properties": 2,
-                "correlation": 0.8, "seed": 3},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 5},
-        {"name": "B", "property": "P1", "period_ticks": 1, "initial_points": 5},
-        {"name": "C", "property": "P0", "period_ticks": 2, "initial_points": 5},
-        {"name": "D", "property": "P1", "period_ticks": 2, "initial_points": 5},
-        {"name": "E", "property": "P0", "period_ticks": 3, "initial_points": 5},
-    ],
-    "topology": {"kind": "ring"},
-    "learner": {"n_members": 3, "epochs": 5, "patience": 5},
-    "horizon_ticks": 6,
-    "trials": 2,
-    "seed": 0,
-    "baselines": ["isolated"],
-}
-RING_EDGES = {(a, b) for a, b in zip("ABCDE", "BCDEA")} | {(b, a) for a, b in zip("ABCDE", "BCDEA")}
+RING = five_lab_ring("graph-ring", trials=2)
 
 
 @pytest.fixture(scope="module")

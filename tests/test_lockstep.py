@@ -14,23 +14,10 @@ from labnet.runs.config.scenario import load_scenario
 from labnet.runs.execution import lockstep
 from labnet.runs.execution.runner import CHECKPOINT_DIR, resume_run, run_scenario
 from labnet.runs.execution.tick_stream import STREAM_DIR, TickStream
+from scenarios import three_labs
 
-SCENARIO = {
-    "name": "lockstep",
-    "dataset": {"kind": "synthetic", "n_candidates": 300, "n_descriptors": 8, "n_properties": 3,
-                "correlation": 0.7, "seed": 1},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 6},
-        {"name": "B", "property": "P1", "period_ticks": 1, "initial_points": 6},
-        {"name": "C", "property": "P2", "period_ticks": 2, "initial_points": 6},
-    ],
-    "topology": {"kind": "complete"},
-    "learner": {"n_members": 3, "hidden_layers": [16, 16, 4], "epochs": 4, "patience": 4, "engine": "numba"},
-    "horizon_ticks": 6,
-    "trials": 2,
-    "seed": 0,
-    "baselines": ["isolated", "random"],
-}
+SCENARIO = three_labs("lockstep", learner={"hidden_layers": [16, 16, 4], "engine": "numba"}, horizon_ticks=6,
+                      trials=2, baselines=["isolated", "random"])
 FILES = ("steps.parquet", "transfers.parquet", "observations_to_threshold.csv", "summary.csv", "summary.md",
          "labs.csv", "scenario.yaml")
 

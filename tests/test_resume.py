@@ -18,26 +18,11 @@ from labnet.runs.execution.run_state import RUN_STATE_FILE, RunDirError, run_loc
 from labnet.runs.execution.runner import CHECKPOINT_DIR, resume_run, run_scenario
 from labnet.runs.config.scenario import load_scenario
 from labnet.runs.execution.tick_stream import STREAM_DIR, TickStream, read_records, stream_paths
+from scenarios import three_labs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# one trial, networked then isolated: 3 labs, tiny ensembles, 8 ticks per condition
-SCENARIO = {
-    "name": "durable",
-    "dataset": {"kind": "synthetic", "n_candidates": 300, "n_descriptors": 8, "n_properties": 3,
-                "correlation": 0.7, "seed": 1},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 6},
-        {"name": "B", "property": "P1", "period_ticks": 1, "initial_points": 6},
-        {"name": "C", "property": "P2", "period_ticks": 2, "initial_points": 6},
-    ],
-    "topology": {"kind": "complete"},
-    "learner": {"n_members": 3, "epochs": 4, "patience": 4},
-    "horizon_ticks": 8,
-    "trials": 1,
-    "seed": 0,
-    "baselines": ["isolated"],
-}
+SCENARIO = three_labs("durable")  # one trial, networked then isolated, 8 ticks per condition
 TABLES = ("steps.parquet", "transfers.parquet")
 TEXT_OUTPUTS = ("observations_to_threshold.csv", "summary.csv", "summary.md")
 

@@ -27,6 +27,7 @@ from labnet.runs.cli import commands as cli
 from labnet.runs.config.scenario import ScenarioError, load_scenario
 from labnet.runs.execution.runner import resume_run, run_scenario
 from labnet.runs.execution.tick_stream import TickStream
+from scenarios import three_labs
 
 N_ROWS, N_SLOTS = 300, 39
 PARAM_ATOL = 1e-5
@@ -247,22 +248,8 @@ def test_a_scenario_names_its_engine_and_old_scenarios_still_load():
 
 # --------------------------------------------------------------------------- whole runs
 
-TINY = {
-    "name": "tiny",
-    "dataset": {"kind": "synthetic", "n_candidates": 300, "n_descriptors": 8, "n_properties": 3,
-                "correlation": 0.7, "seed": 1},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 6},
-        {"name": "B", "property": "P1", "period_ticks": 1, "initial_points": 6},
-        {"name": "C", "property": "P2", "period_ticks": 2, "initial_points": 6},
-    ],
-    "topology": {"kind": "complete"},
-    "learner": {"n_members": 3, "hidden_layers": [16, 16, 4], "epochs": 5, "patience": 2, "engine": "numba"},
-    "horizon_ticks": 6,
-    "trials": 1,
-    "seed": 0,
-    "baselines": ["isolated"],
-}
+TINY = three_labs("tiny", learner={"hidden_layers": [16, 16, 4], "epochs": 5, "patience": 2, "engine": "numba"},
+                  horizon_ticks=6)
 
 
 @pytest.fixture(scope="module")

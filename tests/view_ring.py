@@ -6,26 +6,9 @@ from pathlib import Path
 
 from labnet.runs.config.scenario import load_scenario
 from labnet.runs.execution.runner import run_scenario
+from scenarios import RING_LINKS, five_lab_ring
 
-RING = {
-    "name": "view-ring",
-    "dataset": {"kind": "synthetic", "n_candidates": 150, "n_descriptors": 6, "n_properties": 2,
-                "correlation": 0.8, "seed": 3},
-    "labs": [
-        {"name": "A", "property": "P0", "period_ticks": 1, "initial_points": 5},
-        {"name": "B", "property": "P1", "period_ticks": 1, "initial_points": 5},
-        {"name": "C", "property": "P0", "period_ticks": 2, "initial_points": 5},
-        {"name": "D", "property": "P1", "period_ticks": 2, "initial_points": 5},
-        {"name": "E", "property": "P0", "period_ticks": 3, "initial_points": 5},
-    ],
-    "topology": {"kind": "ring"},
-    "learner": {"n_members": 3, "epochs": 5, "patience": 5},
-    "horizon_ticks": 6,
-    "trials": 1,
-    "seed": 0,
-    "baselines": ["isolated"],
-}
-RING_LINKS = {(a, b) for a, b in zip("ABCDE", "BCDEA")} | {(b, a) for a, b in zip("ABCDE", "BCDEA")}
+RING = five_lab_ring("view-ring")
 
 
 def make_ring_run(parent: Path) -> Path:
