@@ -148,7 +148,7 @@ class ExplorationNetwork(mesa.Model):
         pool models (other architectures) or finetune_full (another learning rate) are involved.
         Under ``authors_code`` the tick is :meth:`step_in_event_order`.
         """
-        if self.event_order is not None:
+        if getattr(self, "event_order", None) is not None:  # (checkpoints written before protocols lack it)
             self.step_in_event_order()
             return
         tick = self.tick

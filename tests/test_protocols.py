@@ -340,3 +340,33 @@ def test_authors_code_runs_the_same_on_the_torch_engine(space):
     assert numba.bpm_source.tolist() == torch_table.bpm_source.tolist()
     np.testing.assert_allclose(numba.bpm_validation_loss.to_numpy(float), torch_table.bpm_validation_loss.to_numpy(float),
                                rtol=1e-4, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- scenario and command line
+
+
+def test_a_scenario_names_its_protocol_and_a_bad_one_is_refused_naming_the_field():
+    from labnet.runs.config.scenario import ScenarioError, validate_scenario
+
+    raw = {"name": "t", "labs": {"count": 3, "property": "P0"}, "topology": {"kind": "complete"}}
+    assert validate_scenario(raw).learner.protocol == "paper_text"
+    assert validate_scenario({**raw, "learner": {"protocol": "authors_code"}}).learner.rules.output_width == 2
+    with pytest.raises(ScenarioError, match=r"learner.protocol = 'keras': expected one of paper_text, authors_code"):
+        validate_scenario({**raw, "learner": {"protocol": "keras"}})
+
+
+def test_the_protocol_option_of_run_and_reproduce_overrides_the_scenarios():
+    from labnet.runs.cli import engine_options
+    from labnet.runs.cli.commands import build_parser
+    from labnet.runs.config.scenario import validate_scenario
+
+    parser = build_parser()
+    reproduce = parser.parse_args(["reproduce", "paper1", "--protocol", "authors_code"])
+    assert engine_options.protocol_override(reproduce) == {"protocol": "authors_code"}
+    assert engine_options.protocol_override(parser.parse_args(["reproduce", "paper1"])) == {}
+    scenario = validate_scenario({"name": "t", "labs": {"count": 3, "property": "P0"}, "topology": {"kind": "complete"}})
+    run = parser.parse_args(["run", "t", "--protocol", "authors_code"])
+    assert engine_options.with_protocol_option(scenario, run).learner.protocol == "authors_code"
+    assert engine_options.with_protocol_option(scenario, parser.parse_args(["run", "t"])) is scenario
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "t", "--protocol", "keras"])
