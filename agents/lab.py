@@ -70,7 +70,7 @@ class LabContext:
         exchange: the broker (publish / available_for).
         transfers: the transfer-event log.
         learner: hyperparameters shared by all labs.
-        layer_sizes: (d, *hidden, 1) of the labs' own ensembles.
+        layer_sizes: (d, *hidden, n_outputs) of the labs' own ensembles (n_outputs: 1, or 2 under authors_code).
         trainer: the engine function (the ``transfer_cv`` pool ranking trains through it).
         isolated_candidates: lab name -> from-scratch ensembles per action (the isolated
             baseline), or None for the networked condition.
@@ -217,7 +217,7 @@ class BayesianOptimizationLab(ExplorationLab):
         exchange: the broker (publish / available_for).
         transfers: the transfer-event log.
         learner: hyperparameters.
-        layer_sizes: (d, *hidden, 1).
+        layer_sizes: (d, *hidden, n_outputs).
         isolated_candidates: when set, the lab ignores neighbours and trains this many
             from-scratch ensembles per action (the isolated baseline). Pools are the lab's own
             and are used in both conditions.
