@@ -36,6 +36,7 @@ from labnet.models import (
     train_jobs,
     validation_split,
 )
+from labnet.models.selection import keras_split
 from labnet.models.candidate import CandidateModel, EngineEnsemble, TrainingSplit
 from labnet.models.grouping import EngineTask, Trainer, train_grouped
 from labnet.models.pool_selection import score_sources, top_k
@@ -69,7 +70,7 @@ class LabContext:
         exchange: the broker (publish / available_for).
         transfers: the transfer-event log.
         learner: hyperparameters shared by all labs.
-        layer_sizes: (d, *hidden, 1) of the labs' own ensembles.
+        layer_sizes: (d, *hidden, n_outputs) of the labs' own ensembles (n_outputs: 1, or 2 under authors_code).
         trainer: the engine function (the ``transfer_cv`` pool ranking trains through it).
         isolated_candidates: lab name -> from-scratch ensembles per action (the isolated
             baseline), or None for the networked condition.
@@ -216,7 +217,7 @@ class BayesianOptimizationLab(ExplorationLab):
         exchange: the broker (publish / available_for).
         transfers: the transfer-event log.
         learner: hyperparameters.
-        layer_sizes: (d, *hidden, 1).
+        layer_sizes: (d, *hidden, n_outputs).
         isolated_candidates: when set, the lab ignores neighbours and trains this many
             from-scratch ensembles per action (the isolated baseline). Pools are the lab's own
             and are used in both conditions.
@@ -278,21 +279,32 @@ class BayesianOptimizationLab(ExplorationLab):
     def plan_action(self, tick: int) -> ActionPlan:
         """Standardize, split, and build the action's candidates (ranking the pool when it is due)."""
         standardization, y = Standardization.of(self.y_observed)
-        rows = np.asarray(self.rows, dtype=np.int64)
-        train, val = validation_split(len(rows), self.learner.validation_fraction, self.rng(STREAM_TRAINING, tick))
-        split = TrainingSplit(rows[train], y[train], rows[val], y[val])
+        split = self._split(tick, y)
         candidates: list[Candidate] = [self._scratch(tick, 0, self.name, split)]
         skipped = 0
         if self.isolated_candidates is not None:
             candidates += [self._scratch(tick, slot, f"{self.name}#{slot + 1}", split)
                            for slot in range(1, self.isolated_candidates)]
-        else:
+        elif not (self.learner.rules.event_order and self.actions_taken == 0):
+            # (authors_code: a lab's first action trains its own model only, docs/algorithm.md → The two protocols)
             neighbours, skipped = self._neighbour_candidates(tick, split)
             candidates += neighbours
         candidates += self._pool_candidates(tick, split)
         plan = ActionPlan(tick, self.actions_taken, split, standardization, tuple(candidates), skipped)
         self.actions_taken += 1
         return plan
+
+    def _split(self, tick: int, y: np.ndarray) -> TrainingSplit:
+        """The action's split of the observations (``y``: standardized, float32 [n]), drawn from the
+        (tick) training stream: 80/20 (``paper_text``), or the authors' 64/16/20 whose test part is
+        unused (``authors_code``, :func:`labnet.models.selection.keras_split`)."""
+        rows = np.asarray(self.rows, dtype=np.int64)
+        rules, rng = self.learner.rules, self.rng(STREAM_TRAINING, tick)
+        if rules.keras_validation_split:
+            train, val, _test = keras_split(len(rows), rules.test_fraction, self.learner.validation_fraction, rng)
+        else:
+            train, val = validation_split(len(rows), self.learner.validation_fraction, rng)
+        return TrainingSplit(rows[train], y[train], rows[val], y[val])
 
     def _scratch(self, tick: int, slot: int, label: str, split: TrainingSplit) -> ScratchCandidate:
         """A from-scratch ensemble; its weights and shuffle seeds keyed by (tick, slot)."""
@@ -412,7 +424,7 @@ class BayesianOptimizationLab(ExplorationLab):
             self.name,
             ModelSnapshot(
                 owner=self.name, property=self.spec.property, tick=plan.tick, n_train=len(plan.split.train_rows),
-                validation_loss=own.validation_loss, params=own.params, layer_sizes=self.layer_sizes,
+                validation_loss=own.selection_loss(self.learner), params=own.params, layer_sizes=self.layer_sizes,
                 y_mean=plan.standardization.mean, y_std=plan.standardization.std,
             ),
         )

@@ -3,11 +3,16 @@
 Timing is synchronous: a snapshot published at tick t is usable by an out-neighbour p
 of its owner q from tick ``t + 1 + latency_ticks(q → p)`` on. At each query the broker
 hands out, per in-neighbour, the latest snapshot that has arrived.
+
+With an ``event_order`` (the ``authors_code`` protocol: labs act one after another within a
+tick), a lab q that comes before p in that order reaches p one tick earlier: from tick
+``t + latency_ticks(q → p)`` on, i.e. at tick t itself without latency, since q acted first.
 """
 from __future__ import annotations
 
 import bisect
 import numbers
+from collections.abc import Sequence
 from typing import Protocol
 
 from .topology import Topology
@@ -36,10 +41,18 @@ class ModelBroker:
 
     Args:
         topology: the network; edge q → p lets p receive q's snapshots.
+        event_order: the labs in the order they act within a tick (every topology lab once), or
+            None for synchronous ticks.
     """
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, event_order: Sequence[str] | None = None) -> None:
         self.topology = topology
+        self._rank: dict[str, int] | None = None
+        if event_order is not None:
+            if sorted(event_order) != sorted(topology.names):
+                raise ValueError(f"event_order {list(event_order)} must list every lab of the topology once "
+                                 f"({list(topology.names)})")
+            self._rank = {lab: i for i, lab in enumerate(event_order)}
         self._history: dict[str, list[PublishedSnapshot]] = {lab: [] for lab in topology.names}
         self._ticks: dict[str, list[int]] = {lab: [] for lab in topology.names}
         self._pruned_through: dict[str, int | None] = {lab: None for lab in topology.names}
@@ -96,7 +109,8 @@ class ModelBroker:
         Returns:
             {source lab: snapshot}, in topology order; in-neighbours whose first snapshot
             has not arrived yet are omitted. A snapshot s of q has arrived at ``tick`` when
-            ``s.tick + 1 + latency(q → lab) <= tick``.
+            ``s.tick + 1 + latency(q → lab) <= tick``, or, when q comes before ``lab`` in the
+            event order, ``s.tick + latency(q → lab) <= tick``.
 
         Raises:
             ValueError: unknown lab, or a tick so far in the past that its answer was pruned.
@@ -106,6 +120,8 @@ class ModelBroker:
         arrived: dict[str, PublishedSnapshot] = {}
         for source, latency in self.topology.in_neighbors(lab):
             newest_tick = tick - 1 - latency
+            if self._rank is not None and self._rank[source] < self._rank[lab]:
+                newest_tick += 1  # source acts before lab within a tick
             ticks = self._ticks[source]
             position = bisect.bisect_right(ticks, newest_tick) - 1
             pruned_through = self._pruned_through[source]

@@ -36,7 +36,8 @@ class TrainingSplit:
 
 @dataclass(frozen=True, eq=False)
 class FittedModel:
-    """A fitted candidate: its predictor and its validation loss (MSE, standardized units)."""
+    """A fitted candidate: its predictor and its validation loss (standardized units): the mean
+    validation MSE (``paper_text``), or the mean last-epoch validation MSE + L2 (``authors_code``)."""
 
     predictor: Predictor
     validation_loss: float
@@ -70,4 +71,4 @@ class EngineEnsemble:
         if trained is None:
             raise ValueError("an engine-trained candidate needs its engine result")
         predictor = EnsemblePredictor(trained.params, self.task.layer_sizes, self.task.config.output_activation)
-        return FittedModel(predictor, trained.validation_loss)
+        return FittedModel(predictor, trained.selection_loss(self.task.config))

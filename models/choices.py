@@ -33,3 +33,10 @@ STRATEGIES: tuple[str, ...] = get_args(Strategy)
 Goal = Literal["maximize", "minimize"]
 """Whether a lab looks for large or small values of its property."""
 GOALS: tuple[str, ...] = get_args(Goal)
+
+LearnerProtocol = Literal["paper_text", "authors_code"]
+"""Which reading of paper 1 a learner follows where the paper's text and the authors' released code
+differ or the text is silent (docs/algorithm.md → The two protocols;
+:data:`labnet.models.config.PROTOCOL_RULES` says what each one decides)."""
+LEARNER_PROTOCOLS: tuple[str, ...] = get_args(LearnerProtocol)
+DEFAULT_LEARNER_PROTOCOL: LearnerProtocol = "paper_text"

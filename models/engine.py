@@ -3,11 +3,14 @@
 One call of :func:`train_jobs` trains all members of all jobs (a job = one candidate ensemble of one
 lab) with the paper's recipe (docs/algorithm.md → the ensemble member and its training) and Keras semantics:
 
-* loss = MSE on the standardized target + ``l2`` · Σ‖W‖² over kernels;
+* loss = MSE on the standardized target (the mean over rows and output neurons; every output
+  neuron is trained on the same target) + ``l2`` · Σ‖W‖² over kernels;
 * Adam (Keras form: ε added to √v, bias correction folded into the step size), lr 5e-4;
 * minibatches of 8 in a per-member, per-epoch shuffled order (the last minibatch may be smaller);
 * early stopping on the validation loss (MSE + L2 term, as Keras reports ``val_loss``) with
-  patience, and the best epoch's weights restored at the end;
+  patience; the best epoch's weights restored at the end (``paper_text``), or, under
+  ``authors_code``, only when early stopping fired (Keras ``restore_best_weights``), else the last
+  epoch's weights kept (``LearnerConfig.rules.restore_best_always``);
 * the first ``frozen_layers`` layers of a transferred member are frozen (no update, no Adam state).
 
 The members are independent, so the whole tick is one fused compiled program (numba, parallel over
@@ -65,24 +68,39 @@ class TrainJob:
 
 @dataclass
 class TrainResult:
-    """A trained ensemble: best-epoch weights and per-member diagnostics.
+    """A trained ensemble: its kept weights and per-member diagnostics.
 
     Attributes:
-        params: trained parameters (best validation epoch restored), float32 [K, P].
-        val_mse: validation MSE of each member at the restored weights (standardized units), [K].
-        best_epoch: 0-based epoch whose weights were restored, [K].
+        params: trained parameters, float32 [K, P]: the best validation epoch's (restored), or under
+            ``authors_code`` the last epoch's unless early stopping fired.
+        val_mse: validation MSE of each member at the kept weights (standardized units), [K].
+        best_epoch: 0-based epoch of the lowest validation loss (MSE + L2), [K].
         epochs_run: epochs actually run (fewer than the maximum when early stopping fired), [K].
+        last_loss: validation MSE + L2 term at the last epoch run, as Keras' log prints ``val_loss``
+            (standardized units), [K]; None from trainers that do not report it.
     """
 
     params: np.ndarray
     val_mse: np.ndarray
     best_epoch: np.ndarray
     epochs_run: np.ndarray
+    last_loss: np.ndarray | None = None
 
     @property
     def validation_loss(self) -> float:
-        """Mean validation MSE over members: the BPM selection criterion."""
+        """Mean validation MSE over members at the kept weights: the ``paper_text`` selection criterion."""
         return float(np.mean(self.val_mse))
+
+    @property
+    def last_epoch_loss(self) -> float:
+        """Mean over members of the last epoch's validation MSE + L2: the ``authors_code`` selection criterion."""
+        if self.last_loss is None:
+            raise ValueError("this trainer did not report the last epoch's validation loss (TrainResult.last_loss)")
+        return float(np.mean(self.last_loss))
+
+    def selection_loss(self, config: LearnerConfig) -> float:
+        """The loss a candidate is selected (and published) by under ``config.protocol``."""
+        return self.last_epoch_loss if config.rules.select_on_last_epoch else self.validation_loss
 
 
 # --------------------------------------------------------------------------- shuffling
@@ -363,13 +381,16 @@ def _kernel_sum_squares(p, sizes, offsets, lo, hi):
 
 @njit(cache=True, error_model="numpy")
 def _val_mse(p, F, rows, pos, y, n, first, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals):
+    """Validation MSE: the mean over the n rows and the output neurons, each against the row's target."""
     L = sizes.shape[0] - 1
+    W = sizes[L]
     _forward(p, F, rows, pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals)
     s = 0.0
     for i in range(n):
-        e = np.float64(A[aoff[L] + i]) - np.float64(y[i])
-        s += e * e
-    return s / n
+        for k in range(W):
+            e = np.float64(A[aoff[L] + i * W + k]) - np.float64(y[i])
+            s += e * e
+    return s / (n * W)
 
 
 # "arcp": the division becomes a reciprocal estimate refined by one Newton step (vrcpps + 2 FMA
@@ -394,14 +415,17 @@ def _adam_update(P, G, M1, M2, o, n, l2_coef, lr_t):
 @njit(cache=True, error_model="numpy")
 def _train_member(
     p, X, rows_t, y_t, rows_v, y_v, seed, sizes, offsets, first,
-    lr, l2, epochs, patience, batch_size, out_act,
+    lr, l2, epochs, patience, batch_size, out_act, restore_best,
 ):
-    """Train one member in place (p: float32 [P]); return (val_mse, best_epoch, epochs_run).
+    """Train one member in place (p: float32 [P]); return (val_mse, best_epoch, epochs_run, last_loss).
 
     ``first`` = number of frozen leading layers. Their output on the member's rows never changes,
     so it is computed once here and the trainable suffix trains on those cached features.
+    ``restore_best``: keep the best epoch's weights always; False: only when early stopping fires.
+    ``last_loss``: validation MSE + L2 of the last epoch run.
     """
     L = sizes.shape[0] - 1
+    W = sizes[L]
     nt = rows_t.shape[0]
     nv = rows_v.shape[0]
     d = sizes[0]
@@ -452,6 +476,8 @@ def _train_member(
     batch_pos = np.empty(batch_size, np.int64)
     batch_y = np.empty(batch_size, np.float32)
     best_val = np.inf
+    last_val = np.inf
+    stopped = False
     best_epoch = 0
     wait = 0
     step = 0
@@ -467,9 +493,11 @@ def _train_member(
                 batch_y[i] = y_t[order[lo + i]]
             _forward(p, Ft, batch_rows, batch_pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff,
                      sparse, starts_t, cols_t, vals_t)
-            # d(mean squared error)/d(output)
+            # d(mean squared error over rows and outputs)/d(output)
             for i in range(n):
-                G[aoff[L] + i] = _F32_TWO * (A[aoff[L] + i] - batch_y[i]) / np.float32(n)
+                for k in range(W):
+                    q = aoff[L] + i * W + k
+                    G[q] = _F32_TWO * (A[q] - batch_y[i]) / np.float32(n * W)
             for l in range(L - 1, first - 1, -1):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
@@ -516,6 +544,7 @@ def _train_member(
         val = _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
                        sparse, starts_v, cols_v, vals_v)
         val += l2 * (frozen_l2 + _kernel_sum_squares(p, sizes, offsets, first, L))
+        last_val = val
         wait += 1
         if val < best_val:
             best_val = val
@@ -523,34 +552,38 @@ def _train_member(
             best[start:] = p[start:]
             wait = 0
         if wait >= patience and epoch > 0:
+            stopped = True
             break
-    p[:] = best
+    if restore_best or stopped:
+        p[:] = best
     return (
         _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
                  sparse, starts_v, cols_v, vals_v),
         best_epoch,
         epochs_run,
+        last_val,
     )
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _train_all(
     theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, firsts, bins, bin_starts,
-    lr, l2, epochs, patience, batch_size, out_act, val_mse, best_epoch, epochs_run,
+    lr, l2, epochs, patience, batch_size, out_act, restore_best, val_mse, best_epoch, epochs_run, last_loss,
 ):
     # one parallel iteration per bin; a bin's members run one after another on one thread
     for b in prange(bin_starts.shape[0] - 1):
         for s in range(bin_starts[b], bin_starts[b + 1]):
             m = bins[s]
             p = theta[m].copy()
-            v, be, er = _train_member(
+            v, be, er, last = _train_member(
                 p, X, rows_t[m, : nt[m]], y_t[m, : nt[m]], rows_v[m, : nv[m]], y_v[m, : nv[m]], seeds[m],
-                sizes, offsets, firsts[m], lr, l2, epochs, patience, batch_size, out_act,
+                sizes, offsets, firsts[m], lr, l2, epochs, patience, batch_size, out_act, restore_best,
             )
             theta[m, :] = p
             val_mse[m] = v
             best_epoch[m] = be
             epochs_run[m] = er
+            last_loss[m] = last
 
 
 def balanced_bins(costs: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -624,6 +657,7 @@ def train_jobs(
     val_mse = np.zeros(n_total, np.float64)
     best_epoch = np.zeros(n_total, np.int64)
     epochs_run = np.zeros(n_total, np.int64)
+    last_loss = np.zeros(n_total, np.float64)
     firsts_arr = np.asarray(firsts, np.int64)
     # estimated cost = (rows x multiply-adds of the trainable layers); balanced over the threads
     costs = (nt + nv) * np.array([_member_cost(sizes, f) for f in firsts_arr])
@@ -632,11 +666,13 @@ def train_jobs(
         theta, X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr, np.concatenate(seeds),
         sizes, offsets, firsts_arr, bins, bin_starts,
         float(config.learning_rate), float(config.l2), int(config.epochs), int(config.patience),
-        int(config.batch_size), bool(config.output_activation), val_mse, best_epoch, epochs_run,
+        int(config.batch_size), bool(config.output_activation), bool(config.rules.restore_best_always),
+        val_mse, best_epoch, epochs_run, last_loss,
     )
     results, lo = [], 0
     for job in jobs:
         hi = lo + job.n_members
-        results.append(TrainResult(theta[lo:hi].copy(), val_mse[lo:hi].copy(), best_epoch[lo:hi].copy(), epochs_run[lo:hi].copy()))
+        results.append(TrainResult(theta[lo:hi].copy(), val_mse[lo:hi].copy(), best_epoch[lo:hi].copy(),
+                                   epochs_run[lo:hi].copy(), last_loss[lo:hi].copy()))
         lo = hi
     return results

@@ -22,9 +22,10 @@ SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
 
-def layer_sizes_for(n_inputs: int, hidden_layers: Sequence[int]) -> tuple[int, ...]:
-    """(n_inputs, *hidden, 1): the paper's d → 100 → 100 → 10 → 1 by default."""
-    return (int(n_inputs), *(int(w) for w in hidden_layers), 1)
+def layer_sizes_for(n_inputs: int, hidden_layers: Sequence[int], n_outputs: int = 1) -> tuple[int, ...]:
+    """(n_inputs, *hidden, n_outputs): the paper's d → 100 → 100 → 10 → 1 by default
+    (``authors_code``: 2 output neurons for the one target, ``LearnerConfig.rules.output_width``)."""
+    return (int(n_inputs), *(int(w) for w in hidden_layers), int(n_outputs))
 
 
 def layer_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
@@ -110,14 +111,18 @@ class MLP(nn.Module):
             parts += [kernel.detach().reshape(-1), bias.detach()]
         return torch.cat(parts).numpy().astype(np.float32)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [batch, n_inputs] → [batch] predictions (standardized target units)."""
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [batch, n_inputs] → [batch, n_outputs]: every output neuron (standardized target units)."""
         last = len(self.kernels) - 1
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             x = torch.addmm(bias, x, kernel)
             if i < last or self.output_activation:
                 x = torch.nn.functional.selu(x)
-        return x[:, 0]
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [batch, n_inputs] → [batch] predictions: the first output neuron (standardized target units)."""
+        return self.outputs(x)[:, 0]
 
 
 PREDICT_CHUNK_ROWS = 512
@@ -139,6 +144,9 @@ def predict_ensemble(
     params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True
 ) -> np.ndarray:
     """Predictions of every member on every row: params [K, P], X [N, d] → float32 [K, N].
+
+    A member with two output neurons (``authors_code``) predicts with its first, as the authors'
+    ``Bayesian_optimization.py`` reads it (docs/algorithm.md → The two protocols).
 
     Rows go in blocks of :data:`PREDICT_CHUNK_ROWS`; each block passes all K members at once:
     the first layer as a gather-sum over the row's non-zero descriptors when X is sparse (a

@@ -30,9 +30,12 @@ class Predictor(Protocol):
 class EnsemblePredictor:
     """A trained MLP ensemble as a predictor: (mu, sigma) = mean and population std over members.
 
+    A member with two output neurons (``authors_code``) enters with its first, as the authors'
+    ``Bayesian_optimization.py`` reads the ensemble's predictions (docs/algorithm.md → The two protocols).
+
     Attributes:
         params: flat member parameters, float32 [K, P].
-        layer_sizes: (n_inputs, *hidden, 1).
+        layer_sizes: (n_inputs, *hidden, n_outputs).
         output_activation: SELU on the output layer, as the ensemble was trained.
     """
 

@@ -29,7 +29,12 @@ def train_member_reference(
     layer_sizes: Sequence[int],
     config: LearnerConfig,
 ) -> tuple[np.ndarray, float, int, int]:
-    """Train one member; returns (params [P], val_mse at restored weights, best_epoch, epochs_run)."""
+    """Train one member; returns (params [P], val_mse at the kept weights, best_epoch, epochs_run, last_loss).
+
+    The loss is the MSE over rows and output neurons (each against the row's target) plus L2;
+    ``last_loss`` is the last epoch's validation MSE + L2. The best epoch's weights are kept always
+    (``paper_text``) or only when early stopping fires (``authors_code``, Keras).
+    """
     model = MLP.from_flat(flat_params, layer_sizes, config.output_activation)
     trainable = [t for i, pair in enumerate(zip(model.kernels, model.biases)) if i >= job.frozen_layers for t in pair]
     for i, (kernel, bias) in enumerate(zip(model.kernels, model.biases)):
@@ -44,17 +49,17 @@ def train_member_reference(
 
     def val_mse() -> float:
         with torch.no_grad():
-            err = model(x_val).double() - y_val.double()
+            err = model.outputs(x_val).double() - y_val.double()[:, None]
             return float((err**2).mean())
 
-    best_val, best_epoch, wait, step, epochs_run = math.inf, 0, 0, 0, 0
+    best_val, best_epoch, wait, step, epochs_run, last_loss, stopped = math.inf, 0, 0, 0, 0, math.inf, False
     best_state = model.to_flat()
     n_train = len(job.train_rows)
     for epoch in range(config.epochs):
         order = torch.from_numpy(epoch_order(seed, epoch, n_train))
         for lo in range(0, n_train, config.batch_size):
             idx = order[lo : lo + config.batch_size]
-            loss = ((model(x_train[idx]) - y_train[idx]) ** 2).mean() + _l2_term(model, config.l2)
+            loss = ((model.outputs(x_train[idx]) - y_train[idx][:, None]) ** 2).mean() + _l2_term(model, config.l2)
             grads = torch.autograd.grad(loss, trainable)
             step += 1
             lr_t = np.float32(config.learning_rate) * np.float32(
@@ -68,14 +73,17 @@ def train_member_reference(
         epochs_run = epoch + 1
         with torch.no_grad():
             monitor = val_mse() + float(_l2_term(model, config.l2).double())
+        last_loss = monitor
         wait += 1
         if monitor < best_val:
             best_val, best_epoch, wait = monitor, epoch, 0
             best_state = model.to_flat()
         if wait >= config.patience and epoch > 0:
+            stopped = True
             break
-    model.load_flat(best_state)
-    return best_state, val_mse(), best_epoch, epochs_run
+    if config.rules.restore_best_always or stopped:
+        model.load_flat(best_state)
+    return model.to_flat(), val_mse(), best_epoch, epochs_run, last_loss
 
 
 def train_jobs_reference(
@@ -94,6 +102,7 @@ def train_jobs_reference(
                 val_mse=np.array([o[1] for o in outs]),
                 best_epoch=np.array([o[2] for o in outs]),
                 epochs_run=np.array([o[3] for o in outs]),
+                last_loss=np.array([o[4] for o in outs]),
             )
         )
     return results

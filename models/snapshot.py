@@ -15,9 +15,10 @@ class ModelSnapshot:
         property: the property the ensemble predicts.
         tick: tick at which it was published (usable by neighbours from tick + 1 + edge latency).
         n_train: number of observations the owner had when training it.
-        validation_loss: mean validation MSE over members (standardized units).
+        validation_loss: the owner's selection loss of it (standardized units): mean validation MSE over
+            members (``paper_text``) or mean last-epoch validation MSE + L2 (``authors_code``).
         params: flat member parameters, shape [n_members, n_params], float32, read-only.
-        layer_sizes: (n_inputs, *hidden, 1): the architecture the flat parameters follow.
+        layer_sizes: (n_inputs, *hidden, n_outputs): the architecture the flat parameters follow.
         y_mean, y_std: the owner's target standardization (property units).
     """
 

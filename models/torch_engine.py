@@ -4,7 +4,8 @@ Same contract as :func:`labnet.models.engine.train_jobs` (``TrainJob`` in, ``Tra
 job order) and the same recipe: MSE + L2, Keras-form Adam, minibatches of ``batch_size`` in the
 per-member, per-epoch order of :func:`labnet.models.engine.fill_epoch_order` (the same counter
 RNG, called here for all members at once), early stopping on val MSE + L2 with patience, the
-best epoch's weights restored, a frozen prefix of ``frozen_layers`` layers.
+best epoch's weights restored (under ``authors_code`` only when early stopping fired), a frozen
+prefix of ``frozen_layers`` layers, any output width (the MSE is the mean over rows and outputs).
 
 Layout. The members of a call are grouped by their frozen prefix ``f`` (0 for from-scratch
 ensembles, ``frozen_layers`` for transferred ones). In a group of G members each trainable layer
@@ -201,19 +202,20 @@ class _Group:
 
     def forward(self, x: torch.Tensor, keep: bool) -> list[torch.Tensor] | torch.Tensor:
         """Trainable layers on x [G, rows, n_first]: every layer's input and the output (keep),
-        or the output [G, rows] only."""
+        or the output [G, rows, n_outputs] only."""
         acts = [x]
         last = self.n_layers - 1
         for l in range(self.first, self.n_layers):
             z = torch.baddbmm(self.b[l][:, None, :], x, self.W[l])
             x = _selu_(z) if (l < last or self.config.output_activation) else z
             acts.append(x)
-        return acts if keep else x[:, :, 0]
+        return acts if keep else x
 
     def val_mse(self) -> torch.Tensor:
-        """Validation MSE of every member at its current weights, float64 [G]."""
-        pred = self.forward(self.x_val, keep=False).double()
-        return (((pred - self.y_val) ** 2) * self.val_mask).sum(dim=1) / self.nv
+        """Validation MSE of every member at its current weights (mean over rows and outputs), float64 [G]."""
+        pred = self.forward(self.x_val, keep=False).double()  # [G, nv_max, W]
+        width = pred.shape[2]
+        return (((pred - self.y_val[:, :, None]) ** 2) * self.val_mask[:, :, None]).sum(dim=(1, 2)) / (self.nv * width)
 
     def l2_term(self) -> torch.Tensor:
         """l2 * sum of squared kernel weights (every layer), float64 [G]."""
@@ -229,7 +231,7 @@ class _Group:
         x = self.features.index_select(0, self.idx_buf).view(G, bs, -1)
         acts = self.forward(x, keep=True)
         y, scale = self.rows_buf[0], self.rows_buf[1]
-        g = ((acts[-1][:, :, 0] - y) * scale)[:, :, None]  # dLoss/da of the output: 2 (pred - y) / n
+        g = (acts[-1] - y[:, :, None]) * scale[:, :, None]  # dLoss/da of the output: 2 (pred - y) / (n * W)
         c1, d1, c2, d2, lr = (self.coef_buf[i][:, None, None] for i in range(5))
         last = self.n_layers - 1
         for l in reversed(range(self.first, self.n_layers)):
@@ -267,7 +269,8 @@ class _Group:
         raise ValueError(f"torch engine mode {mode!r}: expected one of {', '.join(TORCH_MODES)}")
 
     def train(self, mode: str = "eager") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Train every member; returns (params [G, P], val_mse [G], best_epoch [G], epochs_run [G])."""
+        """Train every member; returns (params [G, P], val_mse [G], best_epoch [G], epochs_run [G],
+        last_loss [G]: val MSE + L2 of each member's last epoch)."""
         cfg, dev, G = self.config, self.device, self.G
         bs, S = int(cfg.batch_size), self.n_steps
         self.m1 = torch.zeros((G, self.theta.shape[1] - self.start), dtype=torch.float32, device=dev)
@@ -279,6 +282,7 @@ class _Group:
         best_epoch = torch.zeros(G, dtype=torch.int64, device=dev)
         wait = torch.zeros(G, dtype=torch.int64, device=dev)
         epochs_run = torch.zeros(G, dtype=torch.int64, device=dev)
+        last_loss = torch.full((G,), float("inf"), dtype=torch.float64, device=dev)
         running = torch.ones(G, dtype=torch.bool, device=dev)
         step = torch.zeros(G, dtype=torch.float64, device=dev)  # Adam steps taken per member
         n_cols = S * bs
@@ -286,8 +290,10 @@ class _Group:
         pos_ok = np.arange(n_cols)[None, :] < self.nt[:, None]  # [G, n_cols]: a real row of the member
         n_in_step = np.minimum(np.maximum(self.nt[:, None] - bs * np.arange(S)[None, :], 0), bs).T  # [S, G]
         has_rows = torch.from_numpy(n_in_step > 0).to(dev)
+        width = self.sizes[-1]
         scale = np.where(pos_ok.reshape(G, S, bs).transpose(1, 0, 2),
-                         np.float32(2.0) / np.maximum(n_in_step, 1)[:, :, None].astype(np.float32), np.float32(0.0))
+                         np.float32(2.0) / (np.maximum(n_in_step, 1) * width)[:, :, None].astype(np.float32),
+                         np.float32(0.0))
         scale_dev = torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32)).to(dev)  # [S, G, bs]
         # the step buffers _step reads: feature-row indices, (y, scale), (c1, d1, c2, d2, lr)
         self.idx_buf = torch.zeros(G * bs, dtype=torch.int64, device=dev)
@@ -318,6 +324,7 @@ class _Group:
                 run_step()
             # Keras EarlyStopping on val_loss (MSE + regularization), min_delta 0
             monitor = self.val_mse() + self.l2_term()
+            last_loss = torch.where(running, monitor, last_loss)
             epochs_run = torch.where(running, epoch + 1, epochs_run)
             wait = torch.where(running, wait + 1, wait)
             improved = running & (monitor < best_val)
@@ -329,9 +336,11 @@ class _Group:
                 running = running & ~(wait >= int(cfg.patience))
             if not bool(running.any()):
                 break
-        self.theta.copy_(best)
+        # the best weights: always (paper_text), or where early stopping fired (authors_code, Keras)
+        restore = torch.ones_like(running) if cfg.rules.restore_best_always else ~running
+        self.theta.copy_(torch.where(restore[:, None], best, self.theta))
         return (self.theta.cpu().numpy(), self.val_mse().cpu().numpy(), best_epoch.cpu().numpy(),
-                epochs_run.cpu().numpy())
+                epochs_run.cpu().numpy(), last_loss.cpu().numpy())
 
 
 def train_jobs_torch(
@@ -364,16 +373,17 @@ def train_jobs_torch(
     val_mse = np.zeros(n_total, np.float64)
     best_epoch = np.zeros(n_total, np.int64)
     epochs_run = np.zeros(n_total, np.int64)
+    last_loss = np.zeros(n_total, np.float64)
     with torch.no_grad():
         for first in np.unique(members.firsts):
             index = np.flatnonzero(members.firsts == first)
             group = _Group(members, index, int(first), X_dev, sizes, config, dev)
-            params[index], val_mse[index], best_epoch[index], epochs_run[index] = group.train(mode)
+            params[index], val_mse[index], best_epoch[index], epochs_run[index], last_loss[index] = group.train(mode)
     results, lo = [], 0
     for job in jobs:
         hi = lo + job.n_members
         results.append(TrainResult(params[lo:hi].copy(), val_mse[lo:hi].copy(), best_epoch[lo:hi].copy(),
-                                   epochs_run[lo:hi].copy()))
+                                   epochs_run[lo:hi].copy(), last_loss[lo:hi].copy()))
         lo = hi
     return results
 
@@ -384,7 +394,8 @@ def predict_members(
 ) -> np.ndarray:
     """Predictions of many members (of one or many ensembles) on every row, batched like training.
 
-    params float32 [M, P] (stack the ensembles of all candidates), X [N, d] -> float32 [M, N].
+    params float32 [M, P] (stack the ensembles of all candidates), X [N, d] -> float32 [M, N]: each
+    member's first output neuron (the one predictions read, docs/algorithm.md → The two protocols).
     Every layer of every member is one ``baddbmm`` per block of :data:`PREDICT_CHUNK_ROWS` rows.
     Equal to :func:`labnet.models.mlp.predict_ensemble` to float32 rounding (tested).
     """

@@ -42,7 +42,7 @@ class SourceNetwork:
         label: how logs name it: the neighbour lab (``"B"``) or ``"pool:<name>#<index>"``.
         property: the property the source predicts.
         params: flat member parameters, float32 [K_s, P] (K_s = 10 for a paper-1 ensemble, 1 for a pool model).
-        layer_sizes: (n_inputs, *hidden, 1).
+        layer_sizes: (n_inputs, *hidden, n_outputs); n_outputs is 1, or 2 for an ``authors_code`` ensemble.
         output_activation: SELU on the output layer (must be trained and predicted the same way).
     """
 
@@ -57,8 +57,9 @@ class SourceNetwork:
         if params.ndim == 1:
             params = params[None, :]
         sizes = tuple(int(s) for s in self.layer_sizes)
-        if len(sizes) < 3 or sizes[-1] != 1:
-            raise ValueError(f"source {self.label!r}: layer_sizes {sizes}: expected (n_inputs, *hidden, 1) with >= 1 hidden layer")
+        if len(sizes) < 3 or sizes[-1] < 1:
+            raise ValueError(f"source {self.label!r}: layer_sizes {sizes}: expected (n_inputs, *hidden, n_outputs) "
+                             f"with >= 1 hidden layer and >= 1 output")
         if params.ndim != 2 or params.shape[1] != layer_offsets(sizes)[-1]:
             raise ValueError(
                 f"source {self.label!r}: params of shape {params.shape} do not fit layer_sizes {sizes} "

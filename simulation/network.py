@@ -5,6 +5,11 @@ from the models published up to the end of tick t-1, the engine tasks of all act
 are trained in ONE batched engine call, then each lab completes its action: evaluates, selects,
 acquires, measures and publishes (usable by neighbours from t+1). The labs' classes come from
 the strategy registry (:data:`labnet.agents.strategies.LAB_STRATEGIES`).
+
+Under the ``authors_code`` protocol (``learner.rules.event_order``) a tick runs
+:meth:`ExplorationNetwork.step_in_event_order` instead: the acting labs act one after another in
+the authors' event order (:func:`event_order`), each seeing what the labs before it published
+in the same tick.
 """
 from __future__ import annotations
 
@@ -34,6 +39,16 @@ from labnet.environment.transfer_log import TransferLog
 from .tick_table import tick_frame
 
 STREAM_ORACLE = 3
+
+
+def event_order(labs: Sequence[LabSpec]) -> list[str]:
+    """The order labs act in within a tick under ``authors_code``: by period, then by name.
+
+    The authors' ``run_networkBO.py`` pops its ``heapq`` time line of tuples (start time, period,
+    system folder name, ...): at equal times the lab with the shorter period (the faster one) acts
+    first, equal periods by folder name.
+    """
+    return [spec.name for spec in sorted(labs, key=lambda spec: (spec.period_ticks, spec.name))]
 
 
 class ExplorationNetwork(mesa.Model):
@@ -80,9 +95,11 @@ class ExplorationNetwork(mesa.Model):
         self.trial_seed = int(seed)
         self.tick = 0
         self._check(labs, topology, isolated_candidates)
-        self.broker = ModelBroker(topology)
+        self.event_order = event_order(labs) if self.learner.rules.event_order else None
+        self.broker = ModelBroker(topology, self.event_order)
         self.transfer_log = TransferLog()
-        self.layer_sizes = layer_sizes_for(space.n_descriptors, self.learner.hidden_layers)
+        self.layer_sizes = layer_sizes_for(space.n_descriptors, self.learner.hidden_layers,
+                                           self.learner.rules.output_width)
         self.pools: dict[str, SourcePool] = dict(pools or {})
         context = LabContext(
             space=space, seed=self.trial_seed, exchange=self.broker, transfers=self.transfer_log,
@@ -129,12 +146,28 @@ class ExplorationNetwork(mesa.Model):
 
         "One pass" is one engine call per (architecture, settings) group: a single call unless
         pool models (other architectures) or finetune_full (another learning rate) are involved.
+        Under ``authors_code`` the tick is :meth:`step_in_event_order`.
         """
+        if getattr(self, "event_order", None) is not None:  # (checkpoints written before protocols lack it)
+            self.step_in_event_order()
+            return
         tick = self.tick
         acting = [lab for lab in self.agents if lab.acts_at(tick)]
         plans = [lab.plan_action(tick) for lab in acting]
         for lab, plan, trained in zip(acting, plans, self.train(plans)):
             lab.complete_action(plan, trained)
+        self.tick += 1
+
+    def step_in_event_order(self) -> None:
+        """Advance one tick the authors' way: the acting labs one after another in :attr:`event_order`,
+        each planning after the labs before it published (one engine call per lab)."""
+        tick = self.tick
+        by_name = {lab.name: lab for lab in self.agents}
+        for name in self.event_order or ():
+            lab = by_name[name]
+            if lab.acts_at(tick):
+                plan = lab.plan_action(tick)
+                lab.complete_action(plan, self.train([plan])[0])
         self.tick += 1
 
     def train(self, plans: Sequence[Plan]) -> list[list[TrainResult]]:

@@ -81,6 +81,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default="labnet-runs", metavar="DIR", help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(run)
     engine_options.add_engine_options(run, lockstep=True)
+    engine_options.add_protocol_option(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     statistics.add_until_decided_arguments(run)
     run.set_defaults(handler=_run)
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
-    scenario = engine_options.with_engine_options(scenario, args)
+    scenario = engine_options.with_protocol_option(engine_options.with_engine_options(scenario, args), args)
     result = statistics.run_scenario_or_until_decided(scenario, args)
     print(result.report.text())
     print()
@@ -138,6 +139,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
                            help="parent of the run directory (default: %(default)s)")
     _add_workers_argument(reproduce)
     engine_options.add_engine_options(reproduce)
+    engine_options.add_protocol_option(reproduce)
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
@@ -150,7 +152,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
-    learner = {**(learner or {}), **engine_options.learner_overrides(args)} or None
+    learner = {**(learner or {}), **engine_options.learner_overrides(args), **engine_options.protocol_override(args)} or None
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),

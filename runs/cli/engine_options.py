@@ -8,6 +8,10 @@ so the run directory's ``scenario.yaml`` records what trained (``auto`` is resol
 * ``--engine E`` alone: engine E on its default device (``auto``: CUDA for torch when a GPU is present).
 * ``--device D`` alone: the scenario's torch engine stays torch on D; any other engine becomes
   ``auto`` (so ``--device cuda`` means torch on CUDA and ``--device cpu`` the numba engine).
+
+``--protocol P`` (``run`` and ``reproduce``, :func:`add_protocol_option`) is the other learner
+override a command line makes: ``learner.protocol``, ``paper_text`` or ``authors_code``
+(docs/algorithm.md → The two protocols).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
+from labnet.models.choices import LEARNER_PROTOCOLS
 from labnet.models.config import DEVICES, ENGINES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +46,31 @@ def add_engine_options(parser: argparse.ArgumentParser, lockstep: bool = False) 
             help="step every (trial, condition) network together in this process, each tick's jobs of all of them "
             "in one engine call (pays on a GPU); same run directory as without",
         )
+
+
+def add_protocol_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--protocol`` (overrides ``learner.protocol``; default: the scenario's)."""
+    parser.add_argument(
+        "--protocol", choices=LEARNER_PROTOCOLS, metavar="|".join(LEARNER_PROTOCOLS),
+        help="paper 1 as its text states it (paper_text) or as the authors' released code runs it where the "
+        "text is silent or differs (authors_code: 64/16/20 split, last-epoch selection loss with L2, last-epoch "
+        "weights, 2 outputs, one isolated ensemble, event order within a tick); overrides learner.protocol; "
+        "default: the scenario's, paper_text",
+    )
+
+
+def protocol_override(args: argparse.Namespace) -> dict[str, str]:
+    """``{"protocol": ...}`` when ``--protocol`` was given, else empty (a learner-override mapping)."""
+    protocol = getattr(args, "protocol", None)
+    return {} if protocol is None else {"protocol": protocol}
+
+
+def with_protocol_option(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
+    """``scenario`` with ``--protocol`` applied to its learner (unchanged without it)."""
+    override = protocol_override(args)
+    if not override or scenario.learner.protocol == override["protocol"]:
+        return scenario
+    return scenario.model_copy(update={"learner": dataclasses.replace(scenario.learner, **override)})
 
 
 def lockstep_of(args: argparse.Namespace) -> bool:

@@ -204,7 +204,8 @@ def make_conditions(scenario: Scenario, networked_topology: Topology) -> list[Co
 
     - networked: the scenario's labs on its topology;
     - isolated: no edges; every BO lab chooses among ``1 + in-degree`` from-scratch
-      ensembles, as many candidates as it has in the networked condition (paper: 3);
+      ensembles, as many candidates as it has in the networked condition (paper: 3); under
+      ``learner.protocol: authors_code`` it trains one (the authors' ``no_transfer`` mode);
     - random: every lab searches at random (no models, so no edges).
     """
     from labnet.environment import Topology
@@ -214,7 +215,9 @@ def make_conditions(scenario: Scenario, networked_topology: Topology) -> list[Co
     conditions = [Condition("networked", labs, networked_topology)]
     for baseline in scenario.baselines:
         if baseline == "isolated":
-            candidates = {lab.name: 1 + networked_topology.in_degree(lab.name) for lab in labs if lab.strategy == "bo"}
+            single = scenario.learner.rules.isolated_single
+            candidates = {lab.name: 1 if single else 1 + networked_topology.in_degree(lab.name)
+                          for lab in labs if lab.strategy == "bo"}
             conditions.append(Condition("isolated", labs, Topology.isolated(names), candidates))
         elif baseline == "random":
             random_labs = tuple(dataclasses.replace(lab, strategy="random") for lab in labs)
