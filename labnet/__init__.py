@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labnet._blas import use_one_blas_thread
 from labnet._version import __version__  # noqa: F401  (the same as pyproject.toml's version)
+
+use_one_blas_thread()  # same bits on every machine: labnet/_blas.py
 
 # Run from a source checkout without installing (benchmarks, spawned workers, Ray workers on
 # this machine, the GPU machine): the subpackages are the checkout's top-level folders. An

@@ -8,7 +8,6 @@ which is what the batched engine, the reference trainer and published snapshots 
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -132,14 +131,6 @@ SPARSE_INPUT_SHARE = 0.25
 """The first layer is a gather-sum over non-zero descriptors when at most this share of X is non-zero."""
 
 
-@functools.cache
-def _blas_controller():
-    """The process's BLAS thread pools (found once: a lookup reads /proc/self/maps, ~10 ms)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def predict_ensemble(
     params: np.ndarray, layer_sizes: Sequence[int], X: np.ndarray, output_activation: bool = True
 ) -> np.ndarray:
@@ -156,7 +147,7 @@ def predict_ensemble(
     float32 rounding (tested).
 
     The result does not depend on the thread count: every block is computed by single-threaded
-    BLAS calls and numba kernels (a multi-threaded matmul may sum in another order), and blocks
+    BLAS calls (labnet keeps its process's BLAS on one thread, :mod:`labnet._blas`) and numba kernels (a multi-threaded matmul may sum in another order), and blocks
     run side by side on ``torch.get_num_threads()`` Python threads (both release the GIL).
     """
     from .prediction_kernels import bias_selu_inplace, first_layer_selu
@@ -193,11 +184,10 @@ def predict_ensemble(
 
     starts = range(0, n_rows, PREDICT_CHUNK_ROWS)
     threads = torch.get_num_threads()
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        if threads == 1 or len(starts) == 1:
-            for start in starts:
-                block(start)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(block, starts))
+    if threads == 1 or len(starts) == 1:
+        for start in starts:
+            block(start)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(block, starts))
     return out

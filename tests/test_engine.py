@@ -309,6 +309,26 @@ def test_selu_kernel_is_within_two_ulp_of_a_float64_selu():
     assert (np.abs(got - want) > 0).any()  # not trivially the float64 values
 
 
+def test_predictions_in_many_threads_equal_one_and_keep_blas_on_one_thread(world):
+    """Lockstep and the Ray workers predict from several threads at once (labnet/_blas.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    X = np.tile(world[0], (6, 1))
+    params = lecun_normal_params(SIZES, 4, np.random.default_rng(14))
+    expected = predict_ensemble(params, SIZES, X)  # first: every BLAS library it uses is loaded
+    before = blas_threads()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: predict_ensemble(params, SIZES, X), range(16)))
+    assert blas_threads() == before == [1] * len(before)
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
