@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from labnet.runs.cli import commands as cli
 from labnet.runs.config.build import build_space, build_topology, make_conditions
 from labnet.runs.config.scenario import ScenarioError, load_builtin, validate_scenario
 from labnet.runs.execution.ray_tick import balance, job_cost
@@ -105,11 +107,16 @@ def test_a_worker_killed_mid_tick_is_retried_and_changes_nothing(world, in_proce
     assert_same_tables(network, in_process)
 
 
-def test_a_scenario_with_backend_ray_writes_the_local_run_directory(tmp_path, local_run, ray_executor):
-    remote = run_scenario(tiny_scenario(backend="ray"), tmp_path / "ray", progress=False)
+def test_labnet_run_with_backend_ray_writes_the_local_run_directory(tmp_path, local_run, ray_executor, capsys):
+    scenario_file = tmp_path / "tiny.yaml"
+    tiny_scenario().to_yaml(scenario_file)
+    start = len(ray_executor.history)
+    assert cli.main(["run", str(scenario_file), "--backend", "ray", "--out", str(tmp_path / "ray"), "--no-progress"]) == 0
+    assert len(ray_executor.history) - start == TICKS  # every tick went to the (already started) Ray
+    (remote,) = (tmp_path / "ray").iterdir()
     for name in ("steps.parquet", "transfers.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(local_run / name), pd.read_parquet(remote.run_dir / name))
-    assert "backend: ray" in (remote.run_dir / "scenario.yaml").read_text()
+        pd.testing.assert_frame_equal(pd.read_parquet(local_run / name), pd.read_parquet(remote / name))
+    assert "backend: ray" in (remote / "scenario.yaml").read_text()  # the run directory records where it ran
 
 
 def test_an_interrupted_local_run_resumes_on_ray_to_the_same_tables(tmp_path, monkeypatch, local_run, ray_executor):
@@ -163,6 +170,18 @@ def test_ray_backend_refuses_local_worker_processes_and_lockstep(tmp_path):
     with pytest.raises(ScenarioError, match="drop --lockstep"):
         run_scenario(tiny_scenario(backend="ray"), tmp_path, progress=False, lockstep=True)
     assert not any(Path(tmp_path).iterdir())  # refused before a run directory was made
+
+
+def test_the_command_line_backend_options_name_what_is_wrong(tmp_path, capsys):
+    scenario_file = tmp_path / "tiny.yaml"
+    tiny_scenario().to_yaml(scenario_file)
+    assert cli.main(["run", str(scenario_file), "--backend", "local", "--ray-workers", "2", "--out", str(tmp_path)]) == 2
+    assert "ray_workers is only used with backend 'ray'" in capsys.readouterr().err
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump({"name": "s", "base": tiny_scenario().to_dict(), "axes": {"seed": [1, 2]}}))
+    assert cli.main(["sweep", str(sweep_file), "--backend", "processes", "--tick-backend", "ray",
+                     "--out", str(tmp_path)]) == 2
+    assert "use --backend serial" in capsys.readouterr().err
 
 
 def test_ray_fields_without_the_ray_backend_are_errors():

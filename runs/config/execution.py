@@ -17,14 +17,10 @@ whose ``--backend`` says where the sweep's points run) override it, and a run di
 """
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
 from labnet.runs.config.errors import StrictModel
-
-TICK_BACKENDS = ("local", "ray")
-"""Where a network's ticks run: ``local`` (this process) or ``ray`` (sharded over a Ray cluster)."""
+from labnet.runs.config.tick_backends import TickBackend
 
 
 class Execution(StrictModel):
@@ -37,7 +33,7 @@ class Execution(StrictModel):
         ray_workers: CPUs of that local instance (None: every core).
     """
 
-    backend: Literal["local", "ray"] = "local"
+    backend: TickBackend = "local"
     ray_address: str | None = Field(None, min_length=1)
     ray_workers: int | None = Field(None, ge=1)
 

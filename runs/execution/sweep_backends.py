@@ -194,11 +194,17 @@ def execute(
 
     Raises:
         SweepError: unknown backend, bad ``workers``, ``ray_address`` without the ray backend,
-            or the ray backend without Ray installed.
+            the ray backend without Ray installed, or points whose ticks run on Ray
+            (``execution.backend: ray``) on another backend than serial.
     """
     parallel = resolve_workers(backend, workers, len(tasks))
     if ray_address is not None and backend != "ray":
         raise SweepError(f"--ray-address is only used with the ray backend (backend is {backend!r})")
+    ray_ticks = [task.point_id for task in tasks if task.scenario.get("execution", {}).get("backend") == "ray"]
+    if ray_ticks and backend != "serial":
+        raise SweepError(f"points {', '.join(ray_ticks[:5])}{' ...' if len(ray_ticks) > 5 else ''} spread their ticks "
+                         f"over Ray (execution.backend 'ray', --tick-backend ray): their points run one after another "
+                         f"here; use --backend serial (backend is {backend!r})")
     if not tasks:
         return
     if backend == "serial":
