@@ -153,6 +153,9 @@ def main(argv=None) -> int:
     from labnet.runs.execution.sweep_backends import local_runtime_env
 
     began = time.perf_counter()
+    # Ray starts its workers 15 nice levels below the driver (RAY_worker_niceness); on a machine
+    # shared with other work that would starve them against the in-process network: same level
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=args.workers, include_dashboard=False, logging_level=logging.WARNING,
              runtime_env=local_runtime_env(), object_store_memory=4 * 2**30)
     t_task, t_round_trip = task_costs(ray)
@@ -237,7 +240,8 @@ def main(argv=None) -> int:
     add(f"Network: built-in `{SCENARIO}` with {args.labs} labs (Barabási–Albert m = 2, edges both ways; synthetic world of "
         "3,000 materials x 16 descriptors; periods 1, 3, 9 ticks; the paper's learner). Two identical networks stepped "
         "in turns, tick by tick: in this process (numba engine, 2 threads) and on a local Ray instance with "
-        f"{args.workers} CPUs (one single-threaded shard per CPU per phase). Tick 0 is the warm-up (every lab acts; "
+        f"{args.workers} CPUs (one single-threaded shard per CPU per phase; workers at the driver's nice level, "
+        f"RAY_worker_niceness={os.environ.get('RAY_worker_niceness')}). Tick 0 is the warm-up (every lab acts; "
         "each Ray worker loads the kernel) and is shown but left out of the means.")
     add("")
     add(f"Tables of the two networks identical: **{'yes' if identical else 'NO'}**.")
