@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     import ray
 
     from labnet.runs.execution.ray_tick import RayTickExecutor, job_cost  # noqa: F401
-    from labnet.runs.execution.sweep_backends import local_runtime_env
+    from labnet.runs.execution.ray_cluster import local_runtime_env
 
     began = time.perf_counter()
     # Ray starts its workers 15 nice levels below the driver (RAY_worker_niceness); on a machine

@@ -533,9 +533,10 @@ def _scaling(args: argparse.Namespace) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, no traceback)."""
     from labnet.runs.config.scenario import ScenarioError
+    from labnet.runs.execution.ray_cluster import RayUnavailable
     from labnet.runs.studies.reproduce import StudyError
 
-    errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError]
+    errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError, RayUnavailable]
     try:
         from labnet.environment import DataError
     except ImportError:  # pragma: no cover - environment is a sibling package

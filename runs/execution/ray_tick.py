@@ -29,7 +29,7 @@ may differ between CPU instruction sets).
 
 Ray itself: :func:`ray_session` joins ``address`` (e.g. ``"auto"`` after ``ray start --head``) or
 starts a local instance with ``workers`` CPUs (default: every core), as the sweep's Ray backend
-does (:mod:`labnet.runs.execution.sweep_backends`), and shuts down only what it started.
+does (:mod:`labnet.runs.execution.ray_cluster`), and shuts down only what it started.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from labnet.runs.execution.sweep_backends import SweepError, _import_ray, _start_local_ray, ray_runtime_env
+from labnet.runs.execution.ray_cluster import RayUnavailable, import_ray, ray_runtime_env, start_local_ray
 
 DEFAULT_MAX_RETRIES = 3
 """Ray retries of a shard whose worker died (Ray's own default for tasks)."""
@@ -53,8 +53,8 @@ DEFAULT_SHARDS_PER_CPU = 1
 overheads); more shards even out a cluster whose workers run at different speeds."""
 
 
-class TickBackendError(SweepError):
-    """The Ray tick backend cannot run as asked (Ray missing, cluster unreachable)."""
+class TickBackendError(RayUnavailable):
+    """The Ray tick backend cannot run as asked (Ray missing or not started, cluster unreachable)."""
 
 
 @contextmanager
@@ -67,19 +67,19 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
         TickBackendError: Ray is not installed, did not start, or the cluster cannot be joined.
     """
     try:
-        ray = _import_ray()
-    except SweepError as exc:
+        ray = import_ray()
+    except RayUnavailable as exc:
         raise TickBackendError(f"execution.backend 'ray': {exc}") from None
     started_here = not ray.is_initialized()
     task_env: dict[str, Any] | None = None
     try:
         if started_here and address is None:  # a local instance: the whole job gets labnet's environment
-            _start_local_ray(ray, workers)
+            start_local_ray(ray, workers)
         else:
             if started_here:
                 ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
             task_env = ray_runtime_env(ray)
-    except SweepError as exc:
+    except RayUnavailable as exc:
         raise TickBackendError(f"execution.backend 'ray': {exc}") from None
     except Exception as exc:  # noqa: BLE001 - ray.init raises ConnectionError, RuntimeError, ...
         ray.shutdown()
