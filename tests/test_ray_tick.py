@@ -94,6 +94,22 @@ def test_ray_ticks_give_the_in_process_tables(world, in_process, ray_executor):
     assert isinstance(pickle.loads(pickle.dumps(network)).executor, InProcessExecutor)
 
 
+def test_the_authors_event_order_on_ray_gives_the_in_process_tables(ray_executor):
+    """Under ``learner.protocol: authors_code`` the labs of a tick act one after another: each lab's
+    training and prediction go to Ray on their own, with the same results."""
+    data = tiny_scenario().to_dict()
+    data["learner"]["protocol"] = "authors_code"
+    scenario = validate_scenario(data, label="tiny authors_code scenario")
+    space = build_space(scenario)
+    condition = make_conditions(scenario, build_topology(scenario))[0]
+    here, remote = (build_network(scenario, space, condition, scenario.seed) for _ in range(2))
+    remote.executor = ray_executor
+    assert here.event_order is not None  # the event-order path runs
+    here.run(TICKS)
+    remote.run(TICKS)
+    assert_same_tables(here, remote)
+
+
 def test_a_worker_killed_mid_tick_is_retried_and_changes_nothing(world, in_process, ray_executor, tmp_path):
     scenario, space, condition = world
     network = build_network(scenario, space, condition, scenario.seed)

@@ -81,6 +81,7 @@ def with_protocol_option(scenario: "Scenario", args: argparse.Namespace) -> "Sce
         return scenario
     return scenario.model_copy(update={"learner": dataclasses.replace(scenario.learner, **override)})
 
+
 def add_backend_options(parser: argparse.ArgumentParser, flag: str = "--backend") -> None:
     """Add ``--backend`` (``flag``), ``--ray-address`` and ``--ray-workers`` (default: the scenario's ``execution``).
 

@@ -118,7 +118,11 @@ def _arrays_bytes(*arrays: np.ndarray) -> int:
 
 
 def _result_bytes(result: Any) -> int:
-    return _arrays_bytes(result.params, result.val_mse, result.best_epoch, result.epochs_run)
+    """The numpy bytes of a TrainResult (every array field it has)."""
+    import dataclasses
+
+    return int(sum(value.nbytes for f in dataclasses.fields(result)
+                   if isinstance(value := getattr(result, f.name), np.ndarray)))
 
 
 def _predictor_bytes(predictor: Any) -> int:
