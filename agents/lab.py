@@ -7,10 +7,13 @@ One action of a lab is a sequence of named steps, with the plan passed as a valu
     trained = lab.train(plan)               # train: the plan's engine tasks
     lab.complete_action(plan, trained)      # evaluate, select, acquire (measure + log), publish
 
-:meth:`ExplorationLab.step` runs exactly this for one lab. The network
+:meth:`ExplorationLab.step` runs exactly this for one lab. ``complete_action`` is itself
+``select_model`` (evaluate, select), the BPM's prediction over every material, and
+``finish_action`` (acquire, measure, publish). The network
 (:class:`labnet.simulation.network.ExplorationNetwork`) instead plans every acting lab, trains
 all their plans' engine tasks in ONE batched call (members are independent in the engine, so
-the results are the same), then completes each lab's action.
+the results are the same), lets every lab select, predicts with all selected models in one
+pass, then finishes each lab's action; its executor decides where the two passes run.
 
 A lab reaches the world only through the protocols of :mod:`labnet.agents.protocols` (material
 space, oracle, broker, transfer log).
@@ -45,7 +48,7 @@ from labnet.models.transfer_modes.registry import get_transfer_mode
 
 from .candidates import Candidate, NeighbourCandidate, PoolCandidate, ScratchCandidate, TransferCandidate
 from .neighbour_selection import neighbour_selector
-from .plan import ActionPlan, Evaluated, Plan, Standardization
+from .plan import ActionPlan, Evaluated, Plan, Selection, Standardization
 from .protocols import MaterialView, Measurer, ModelExchange, TransferRecorder
 from .spec import LabSpec
 from .step_record import NO_DECISION, Decision, StepRecord
@@ -193,6 +196,17 @@ class ExplorationLab(mesa.Agent):
     def complete_action(self, plan: Plan, trained: Sequence[TrainResult]) -> None:
         """Finish the planned action; ``trained`` are the engine results of ``plan.engine_tasks``, in order."""
         raise NotImplementedError
+
+    def select_model(self, plan: Plan, trained: Sequence[TrainResult]) -> Selection | None:
+        """The network's evaluate-and-select phase: the model whose prediction the lab acquires with,
+        or None when it predicts nothing (then :meth:`finish_action` gets no prediction)."""
+        return None
+
+    def finish_action(self, plan: Plan, trained: Sequence[TrainResult], selection: Selection | None,
+                      prediction: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """The network's last phase: finish the action with the selection's prediction (mu, sigma [N]).
+        By default (a lab that selects nothing) this is :meth:`complete_action`."""
+        self.complete_action(plan, trained)
 
 
 class RandomSearchLab(ExplorationLab):
@@ -368,9 +382,20 @@ class BayesianOptimizationLab(ExplorationLab):
     # ------------------------------------------------------------------ complete
     def complete_action(self, plan: ActionPlan, trained: Sequence[TrainResult]) -> None:
         """Evaluate every candidate, select the BPM, acquire by UCB (measure and log), publish the ENM."""
+        selection = self.select_model(plan, trained)
+        self.finish_action(plan, trained, selection, selection.predictor.predict(self.space.descriptors))
+
+    def select_model(self, plan: ActionPlan, trained: Sequence[TrainResult]) -> Selection:
+        """Evaluate every candidate and select the BPM."""
         evaluated = self.evaluate(plan, trained)
-        best = self.select(plan, evaluated)
-        index, decision = self.acquire(plan, evaluated, best)
+        return Selection(tuple(evaluated), self.select(plan, evaluated))
+
+    def finish_action(self, plan: ActionPlan, trained: Sequence[TrainResult], selection: Selection | None,
+                      prediction: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Acquire by UCB with the BPM's ``prediction`` (mu, sigma [N]), measure and log, publish the ENM."""
+        if selection is None or prediction is None:
+            raise RuntimeError(f"lab {self.name!r}: finishing an action needs the selected model and its prediction")
+        index, decision = self.acquire(plan, selection.evaluated, selection.best, prediction)
         self.measure(index, tick=plan.tick, phase="acquisition", decision=decision)
         self.publish(plan, trained[0])
 
@@ -404,9 +429,11 @@ class BayesianOptimizationLab(ExplorationLab):
                 )
         return best
 
-    def acquire(self, plan: ActionPlan, evaluated: Sequence[Evaluated], best: Evaluated) -> tuple[int, Decision]:
-        """The unmeasured material with the highest UCB under the BPM, and the decision to log with it."""
-        mu, sigma = best.fitted.predictor.predict(self.space.descriptors)
+    def acquire(self, plan: ActionPlan, evaluated: Sequence[Evaluated], best: Evaluated,
+                prediction: tuple[np.ndarray, np.ndarray]) -> tuple[int, Decision]:
+        """The unmeasured material with the highest UCB under the BPM's ``prediction`` = (mu, sigma) [N]
+        over every material, and the decision to log with it."""
+        mu, sigma = prediction
         unmeasured = ~self.measured
         truth_std = plan.standardization.apply(self._truth)
         generalization = float(np.mean((mu[unmeasured] - truth_std[unmeasured]) ** 2))

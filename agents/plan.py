@@ -90,3 +90,20 @@ class Evaluated:
     @property
     def validation_loss(self) -> float:
         return self.fitted.validation_loss
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """What a BO lab chose after evaluating its candidates: every candidate fitted, and the BPM.
+
+    The network predicts with ``best``'s predictor over every material (the tick's predict
+    phase) before the lab acquires with that prediction.
+    """
+
+    evaluated: tuple[Evaluated, ...]
+    best: Evaluated
+
+    @property
+    def predictor(self):
+        """The BPM's :class:`~labnet.models.predictor.Predictor`."""
+        return self.best.fitted.predictor

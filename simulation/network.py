@@ -6,6 +6,12 @@ are trained in ONE batched engine call, then each lab completes its action: eval
 acquires, measures and publishes (usable by neighbours from t+1). The labs' classes come from
 the strategy registry (:data:`labnet.agents.strategies.LAB_STRATEGIES`).
 
+One tick is five named phases (:meth:`ExplorationNetwork.step`): plan -> train -> select
+(evaluate + select) -> predict -> finish (acquire, measure, publish). The train and predict
+phases, the expensive ones, go to the network's executor (:mod:`labnet.simulation.tick_executor`:
+in this process by default, or sharded over a Ray cluster by
+:mod:`labnet.runs.execution.ray_tick`); the results are the same on every executor.
+
 Under the ``authors_code`` protocol (``learner.rules.event_order``) a tick runs
 :meth:`ExplorationNetwork.step_in_event_order` instead: the acting labs act one after another in
 the authors' event order (:func:`event_order`), each seeing what the labs before it published
@@ -13,7 +19,7 @@ in the same tick.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import mesa
@@ -27,7 +33,7 @@ from labnet.agents.step_record import step_frame
 from labnet.agents.strategies import lab_class
 from labnet.models import LearnerConfig, TrainResult, layer_sizes_for
 from labnet.models.engines import trainer_for
-from labnet.models.grouping import Trainer, train_grouped
+from labnet.models.grouping import Trainer
 from labnet.models.pool import SourcePool, load_pool
 
 from labnet.environment.broker import ModelBroker
@@ -36,6 +42,7 @@ from labnet.environment.oracle import Oracle
 from labnet.environment.topology import Topology
 from labnet.environment.transfer_log import TransferLog
 
+from .tick_executor import InProcessExecutor, Prediction, TickExecutor
 from .tick_table import tick_frame
 
 STREAM_ORACLE = 3
@@ -65,6 +72,9 @@ class ExplorationNetwork(mesa.Model):
         trainer: the training function (default: the learner's engine, :func:`labnet.models.engines.trainer_for`).
         pools: loaded source-model pools by the path a lab's ``spec.pools`` names them with;
             pools not given here are loaded from disk (once per network).
+        executor: where the train and predict phases of a tick run (default: this process,
+            :class:`~labnet.simulation.tick_executor.InProcessExecutor`); replaceable between
+            ticks (``network.executor = ...``), and never pickled with the network.
 
     Raises:
         PoolError: a lab's pool cannot be loaded or does not fit the material space's descriptors.
@@ -86,8 +96,10 @@ class ExplorationNetwork(mesa.Model):
         isolated_candidates: Mapping[str, int] | None = None,
         trainer: Trainer | None = None,
         pools: Mapping[str, SourcePool] | None = None,
+        executor: TickExecutor | None = None,
     ) -> None:
         super().__init__(seed=seed)
+        self.executor: TickExecutor = executor if executor is not None else InProcessExecutor()
         self.space = space
         self.learner = learner or LearnerConfig()
         self.topology = topology
@@ -142,10 +154,13 @@ class ExplorationNetwork(mesa.Model):
         return self.agents
 
     def step(self) -> None:
-        """Advance one tick: every acting lab plans, all plans train in one pass, every lab completes.
+        """Advance one tick: plan -> train -> select -> predict -> finish, over every acting lab.
 
-        "One pass" is one engine call per (architecture, settings) group: a single call unless
-        pool models (other architectures) or finetune_full (another learning rate) are involved.
+        Every acting lab plans; all plans train in one pass (one engine call per (architecture,
+        settings) group: a single call unless pool models or finetune_full are involved); every
+        lab evaluates its candidates and selects its BPM; all BPMs predict over every material in
+        one pass; every lab acquires with its prediction, measures and publishes. Train and
+        predict run on :attr:`executor`.
         Under ``authors_code`` the tick is :meth:`step_in_event_order`.
         """
         if getattr(self, "event_order", None) is not None:  # (checkpoints written before protocols lack it)
@@ -154,32 +169,50 @@ class ExplorationNetwork(mesa.Model):
         tick = self.tick
         acting = [lab for lab in self.agents if lab.acts_at(tick)]
         plans = [lab.plan_action(tick) for lab in acting]
-        for lab, plan, trained in zip(acting, plans, self.train(plans)):
-            lab.complete_action(plan, trained)
+        trained = self.train(plans)
+        selections = [lab.select_model(plan, results) for lab, plan, results in zip(acting, plans, trained)]
+        predictions = self.predict([selection.predictor for selection in selections if selection is not None])
+        for lab, plan, results, selection in zip(acting, plans, trained, selections):
+            lab.finish_action(plan, results, selection, None if selection is None else next(predictions))
         self.tick += 1
 
     def step_in_event_order(self) -> None:
         """Advance one tick the authors' way: the acting labs one after another in :attr:`event_order`,
-        each planning after the labs before it published (one engine call per lab)."""
+        each planning after the labs before it published (one engine call and one prediction per
+        lab, on :attr:`executor`)."""
         tick = self.tick
         by_name = {lab.name: lab for lab in self.agents}
         for name in self.event_order or ():
             lab = by_name[name]
             if lab.acts_at(tick):
                 plan = lab.plan_action(tick)
-                lab.complete_action(plan, self.train([plan])[0])
+                (results,) = self.train([plan])
+                selection = lab.select_model(plan, results)
+                prediction = None if selection is None else next(self.predict([selection.predictor]))
+                lab.finish_action(plan, results, selection, prediction)
         self.tick += 1
 
     def train(self, plans: Sequence[Plan]) -> list[list[TrainResult]]:
-        """The engine results of every plan's tasks (one grouped engine pass for all), per plan in order."""
+        """The engine results of every plan's tasks (one grouped engine pass for all, on the
+        executor), per plan in order."""
         tasks = [task for plan in plans for task in plan.engine_tasks]
-        results = train_grouped(tasks, self.space.descriptors, self.trainer) if tasks else []
+        results = self.executor.train(tasks, self.space.descriptors, self.trainer) if tasks else []
         per_plan, start = [], 0
         for plan in plans:
             n_tasks = len(plan.engine_tasks)
             per_plan.append(results[start : start + n_tasks])
             start += n_tasks
         return per_plan
+
+    def predict(self, predictors: Sequence) -> "Iterator[Prediction]":
+        """(mu, sigma) of every predictor over every material (one pass on the executor), in order."""
+        return iter(self.executor.predict(predictors, self.space.descriptors) if predictors else [])
+
+    def __getstate__(self) -> dict:
+        """The network's state without its executor (a checkpoint holds no cluster handle)."""
+        state = self.__dict__.copy()
+        state["executor"] = InProcessExecutor()
+        return state
 
     def run(self, horizon_ticks: int, progress: Callable[[int], None] | None = None) -> None:
         """Run ticks until ``self.tick == horizon_ticks``; ``progress(tick)`` after each finished tick."""

@@ -82,6 +82,7 @@ def _add_run_command(subcommands: argparse._SubParsersAction) -> None:
     _add_workers_argument(run)
     engine_options.add_engine_options(run, lockstep=True)
     engine_options.add_protocol_option(run)
+    engine_options.add_backend_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     statistics.add_until_decided_arguments(run)
     run.set_defaults(handler=_run)
@@ -112,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
     scenario = engine_options.with_protocol_option(engine_options.with_engine_options(scenario, args), args)
+    scenario = engine_options.with_backend_options(scenario, args)
     result = statistics.run_scenario_or_until_decided(scenario, args)
     print(result.report.text())
     print()
@@ -140,6 +142,7 @@ def _add_reproduce_command(subcommands: argparse._SubParsersAction) -> None:
     _add_workers_argument(reproduce)
     engine_options.add_engine_options(reproduce)
     engine_options.add_protocol_option(reproduce)
+    engine_options.add_backend_options(reproduce)
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     # quick checks and tests only: fewer training epochs than the paper's 100
     reproduce.add_argument("--epochs", type=int, metavar="E", help=argparse.SUPPRESS)
@@ -156,7 +159,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),
-        workers=args.workers, **statistics.reproduce_kwargs(args),
+        workers=args.workers, execution=engine_options.execution_overrides(args), **statistics.reproduce_kwargs(args),
     )
     print(_results_text(result.results))
     print()
@@ -215,16 +218,17 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (see examples/sweeps/)")
     sweep.add_argument("--backend", choices=BACKENDS, help="where points run (default: the sweep file's backend, "
-                       "else serial)")
+                       "else serial); --tick-backend ray instead spreads each point's ticks over Ray")
     sweep.add_argument("--workers", type=int, metavar="N", help="processes/ray: points at once (default: the sweep "
                        "file's workers, else every core)")
-    sweep.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 'auto' after "
-                       "'ray start --head'); default: start a local Ray instance")
+    sweep.add_argument("--ray-address", metavar="ADDR", help="with --backend ray or --tick-backend ray: join this "
+                       "Ray cluster (e.g. 'auto' after 'ray start --head'); default: start a local Ray instance")
     sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
     statistics.add_until_decided_arguments(sweep)
     engine_options.add_engine_options(sweep)
+    engine_options.add_backend_options(sweep, flag="--tick-backend")
     sweep.set_defaults(handler=_sweep)
 
 
@@ -235,6 +239,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         sweep = load_sweep(args.sweep_file)
         sweep = engine_options.sweep_with_engine_options(sweep, args)
+        sweep = engine_options.sweep_with_backend_options(sweep, args)
         result = statistics.sweep_or_until_decided(sweep, args)
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -321,6 +326,7 @@ def _add_resume_command(subcommands: argparse._SubParsersAction) -> None:
     _add_moved_data_argument(resume)
     _add_workers_argument(resume)
     engine_options.add_engine_options(resume, lockstep=True)
+    engine_options.add_backend_options(resume)
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     resume.set_defaults(handler=_resume)
 
@@ -527,9 +533,10 @@ def _scaling(args: argparse.Namespace) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line, no traceback)."""
     from labnet.runs.config.scenario import ScenarioError
+    from labnet.runs.execution.ray_cluster import RayUnavailable
     from labnet.runs.studies.reproduce import StudyError
 
-    errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError]
+    errors: list[type[BaseException]] = [ScenarioError, FileNotFoundError, StudyError, RayUnavailable]
     try:
         from labnet.environment import DataError
     except ImportError:  # pragma: no cover - environment is a sibling package

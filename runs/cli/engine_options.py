@@ -1,4 +1,5 @@
-"""``--engine`` / ``--device``: which training engine a command's learners use.
+"""``--engine`` / ``--device``: which training engine a command's learners use; ``--backend`` /
+``--ray-address`` / ``--ray-workers``: where a network's ticks run.
 
 Registered on ``run``, ``reproduce``, ``resume`` and ``sweep`` by :func:`add_engine_options`; the
 values become a learner override of the resolved scenario (``learner.engine``, ``learner.device``),
@@ -12,6 +13,13 @@ so the run directory's ``scenario.yaml`` records what trained (``auto`` is resol
 ``--protocol P`` (``run`` and ``reproduce``, :func:`add_protocol_option`) is the other learner
 override a command line makes: ``learner.protocol``, ``paper_text`` or ``authors_code``
 (docs/algorithm.md → The two protocols).
+
+The tick backend (:func:`add_backend_options`, on ``run``, ``reproduce`` and ``resume``) overrides
+the scenario's ``execution`` section (:mod:`labnet.runs.config.execution`): ``--backend ray``
+shards every tick's training and predictions over a Ray cluster, ``--ray-address ADDR`` joins a
+cluster instead of starting a local Ray, ``--ray-workers N`` sizes the local one; either of the
+two implies ``--backend ray``. ``labnet sweep`` has the same as ``--tick-backend`` (its
+``--backend`` says where the sweep's points run).
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from labnet.models.choices import LEARNER_PROTOCOLS
 from labnet.models.config import DEVICES, ENGINES
+from labnet.runs.config.tick_backends import TICK_BACKENDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from labnet.runs.config.scenario import Scenario
@@ -71,6 +80,89 @@ def with_protocol_option(scenario: "Scenario", args: argparse.Namespace) -> "Sce
     if not override or scenario.learner.protocol == override["protocol"]:
         return scenario
     return scenario.model_copy(update={"learner": dataclasses.replace(scenario.learner, **override)})
+
+
+def add_backend_options(parser: argparse.ArgumentParser, flag: str = "--backend") -> None:
+    """Add ``--backend`` (``flag``), ``--ray-address`` and ``--ray-workers`` (default: the scenario's ``execution``).
+
+    ``labnet sweep`` passes ``flag="--tick-backend"`` and has its own ``--ray-address``.
+    """
+    parser.add_argument(
+        flag, dest="tick_backend", choices=TICK_BACKENDS, metavar="|".join(TICK_BACKENDS),
+        help="where each tick's training and predictions run (overrides execution.backend): local (this process) "
+        "or ray (sharded over a Ray cluster; same tables); default: the scenario's, local",
+    )
+    if flag == "--backend":
+        parser.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: join this Ray cluster (e.g. "
+                            "'auto' after 'ray start --head'); default: start a local Ray instance for the run")
+    parser.add_argument("--ray-workers", type=int, metavar="N", help="with --backend ray and no --ray-address: CPUs "
+                        "of the local Ray instance (default: every core)")
+
+
+def execution_overrides(args: argparse.Namespace, current: dict | None = None) -> dict | None:
+    """The ``execution`` section the tick-backend options ask for, based on ``current`` (the
+    scenario's, as a mapping); None when no option was given.
+
+    ``--backend local`` drops the scenario's Ray fields; ``--ray-address`` / ``--ray-workers``
+    imply ``ray`` and replace each other's (a joined cluster has its own CPUs).
+    """
+    backend = getattr(args, "tick_backend", None)
+    address, workers = getattr(args, "ray_address", None), getattr(args, "ray_workers", None)
+    if backend is None and address is None and workers is None:
+        return None
+    execution = dict(current or {})
+    if backend == "local":
+        execution = {}
+    execution["backend"] = backend or ("ray" if address is not None or workers is not None else
+                                       execution.get("backend", "local"))
+    if address is not None:
+        execution["ray_address"] = address
+        if workers is None:
+            execution.pop("ray_workers", None)
+    if workers is not None:
+        execution["ray_workers"] = workers
+        if address is None:
+            execution.pop("ray_address", None)
+    return execution
+
+
+def with_backend_options(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
+    """``scenario`` with the tick-backend options applied to its ``execution`` section.
+
+    Raises:
+        ScenarioError: ``execution: ...`` for a combination that cannot run (named with the flags given).
+    """
+    from labnet.runs.config.scenario import ScenarioError
+    from labnet.runs.execution.runner import with_execution
+
+    execution = execution_overrides(args, scenario.execution.model_dump(exclude_none=True))
+    try:
+        return with_execution(scenario, execution)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{exc} (from {_backend_flags(args)})") from None
+
+
+def sweep_with_backend_options(sweep: "Sweep", args: argparse.Namespace) -> "Sweep":
+    """``sweep`` with ``--tick-backend`` (and, with it, ``--ray-address`` / ``--ray-workers``) applied to every
+    point's ``execution``; the sweep's own ``--ray-address`` is then the tick backend's, so it is consumed here.
+
+    Raises:
+        ScenarioError: a point's scenario with an ``execution`` that cannot run.
+    """
+    if getattr(args, "tick_backend", None) is None and getattr(args, "ray_workers", None) is None:
+        return sweep
+    tick_args = argparse.Namespace(tick_backend=args.tick_backend, ray_address=getattr(args, "ray_address", None),
+                                   ray_workers=getattr(args, "ray_workers", None))
+    if tick_args.tick_backend != "local":
+        args.ray_address = None  # the points' ticks join the cluster; the points themselves run here
+    points = [dataclasses.replace(point, scenario=with_backend_options(point.scenario, tick_args)) for point in sweep.points]
+    return dataclasses.replace(sweep, points=points)
+
+
+def _backend_flags(args: argparse.Namespace) -> str:
+    given = (("backend", getattr(args, "tick_backend", None)), ("ray-address", getattr(args, "ray_address", None)),
+             ("ray-workers", getattr(args, "ray_workers", None)))
+    return " ".join(f"--{name} {value}" for name, value in given if value is not None)
 
 
 def lockstep_of(args: argparse.Namespace) -> bool:

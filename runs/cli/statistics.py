@@ -118,12 +118,28 @@ def resume_or_continue(args: argparse.Namespace) -> Any:
     if not is_until_decided(args.run_dir):
         return resume_run(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers,
                           engine=getattr(args, "engine", None), device=getattr(args, "device", None),
-                          lockstep=lockstep_of(args))
+                          lockstep=lockstep_of(args), execution=_recorded_execution_with(args))
     _refuse_engine_options_until_decided(args, ("lockstep", "engine", "device"))
     result = continue_until_decided(args.run_dir, progress=not args.no_progress, data=args.data, workers=args.workers)
     print(result.text())
     print()
     return result.run
+
+
+def _recorded_execution_with(args: argparse.Namespace) -> dict | None:
+    """``labnet resume``'s tick-backend options applied to the run's recorded ``execution`` (None: none given)."""
+    from labnet.runs.cli.engine_options import execution_overrides
+
+    if execution_overrides(args) is None:
+        return None
+    from labnet.runs.config.scenario import load_scenario
+    from labnet.runs.execution.runner import SCENARIO_FILE
+
+    try:
+        recorded = load_scenario(Path(args.run_dir) / SCENARIO_FILE).execution.model_dump(exclude_none=True)
+    except FileNotFoundError:
+        recorded = {}  # resume_run reports the missing file
+    return execution_overrides(args, recorded)
 
 
 # --------------------------------------------------------------------------- labnet power

@@ -41,6 +41,7 @@ from labnet.models.config import LearnerConfig
 from labnet.runs.config import lab_rules
 from labnet.runs.config.builtins import BUILTIN_DIR, BUILTIN_PACKAGE, builtin_scenario_names
 from labnet.runs.config.datasets import Dataset, SyntheticDataset
+from labnet.runs.config.execution import Execution
 from labnet.runs.config.errors import FieldIssue, ScenarioError, StrictModel, describe, format_validation_error
 from labnet.runs.config.labs import LabConfigBase, LabGeneratorBase, labs_field
 from labnet.runs.config.topologies import TopologyField, default_topology
@@ -72,6 +73,8 @@ class Scenario(StrictModel):
         seed: base seed.
         baselines: conditions run beside the networked one: "isolated", "random".
         threshold_fraction: the headline metric's target, as a fraction of the property's best value.
+        execution: where the ticks' training and predictions run (:mod:`labnet.runs.config.execution`;
+            default local); the tables do not depend on it.
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
@@ -84,6 +87,7 @@ class Scenario(StrictModel):
     seed: int = Field(0, ge=0)
     baselines: list[Literal["isolated", "random"]] = Field(default_factory=lambda: list(BASELINES))
     threshold_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    execution: Execution = Field(default_factory=Execution)
 
     @field_validator("baselines")
     @classmethod

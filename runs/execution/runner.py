@@ -48,9 +48,9 @@ import multiprocessing
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, wait
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -187,6 +187,9 @@ class _Setup:
     fingerprint: str
     pools: dict
     """The labs' source-model pools, loaded once (and once per worker process)."""
+    executor: object | None = None
+    """Where the networks' train and predict phases run (``execution.backend: ray``: the run's
+    :class:`~labnet.runs.execution.ray_tick.RayTickExecutor`); None: in the network's process."""
 
     @classmethod
     def of(cls, scenario: Scenario) -> "_Setup":
@@ -236,6 +239,7 @@ def run_scenario(
         raise ValueError(f"checkpoint_every = {checkpoint_every!r}: expected an integer >= 1")
     _check_workers(workers, lockstep)
     scenario = resolve(scenario)
+    _check_execution(scenario, workers, lockstep)
     setup = _Setup.of(scenario)
     run_dir = make_run_dir(out_dir, scenario.name)
     scenario.to_yaml(run_dir / SCENARIO_FILE)
@@ -267,6 +271,7 @@ def _check_workers(workers: object, lockstep: bool = False) -> None:
 def resume_run(
     run_dir: str | Path, progress: bool = True, data: str | Path | None = None, workers: int = 1,
     engine: str | None = None, device: str | None = None, lockstep: bool = False,
+    execution: Mapping[str, object] | None = None,
 ) -> RunResult:
     """Finish an interrupted run: continue every (trial, condition) in progress from its last
     checkpoint, run those not started, and rebuild the tables, summary and plot.
@@ -284,6 +289,9 @@ def resume_run(
             (:func:`labnet.models.engines.with_engine`; None: as recorded). A change is written to
             ``scenario.yaml``; the engines agree to float32 rounding, not bit for bit.
         lockstep: continue in lockstep (as in :func:`run_scenario`; the result does not depend on it).
+        execution: replace the recorded ``execution`` section (``{"backend": "ray", "ray_address": ...}``;
+            :mod:`labnet.runs.config.execution`; None: as recorded). A change is written to
+            ``scenario.yaml``; the result does not depend on it.
 
     Raises:
         RunDirError: not a (resumable) run directory, damaged state, or a run already writing to it.
@@ -297,6 +305,8 @@ def resume_run(
         raise RunDirError(f"{run_dir}: {SCENARIO_FILE} is missing; cannot resume")
     scenario = resolve(load_scenario(run_dir / SCENARIO_FILE), data=data)
     scenario = _switch_engine(run_dir, scenario, engine, device)
+    _check_execution(with_execution(scenario, execution), workers, lockstep)
+    scenario = _switch_execution(run_dir, scenario, execution)
     setup = _Setup.of(scenario)
     planned = [(t, c.name) for t in range(scenario.trials) for c in setup.conditions]
     if [(r.trial, r.condition) for r in state.runs] != planned or state.horizon_ticks != scenario.horizon_ticks:
@@ -355,10 +365,72 @@ def _switch_engine(run_dir: Path, scenario: Scenario, engine: str | None, device
     return scenario
 
 
+def with_execution(scenario: Scenario, execution: Mapping[str, object] | None) -> Scenario:
+    """``scenario`` with its ``execution`` section replaced by ``execution`` (None: unchanged).
+
+    Raises:
+        ScenarioError: ``execution.<field>: ...`` for a section that does not validate.
+    """
+    if execution is None:
+        return scenario
+    raw = scenario.to_dict()
+    raw["execution"] = dict(execution)
+    from labnet.runs.config.scenario import validate_scenario
+
+    changed = validate_scenario(raw, model=type(scenario))
+    return scenario if changed.execution == scenario.execution else scenario.model_copy(
+        update={"execution": changed.execution})
+
+
+def _switch_execution(run_dir: Path, scenario: Scenario, execution: Mapping[str, object] | None) -> Scenario:
+    """The scenario with another ``execution`` section; a change is recorded in scenario.yaml."""
+    changed = with_execution(scenario, execution)
+    if changed is not scenario:
+        atomic_write(run_dir / SCENARIO_FILE, lambda tmp: changed.to_yaml(tmp))
+    return changed
+
+
+def _check_execution(scenario: Scenario, workers: int, lockstep: bool) -> None:
+    """``execution.backend: ray`` spreads a tick over the cluster: not with local worker processes or lockstep."""
+    if scenario.execution.backend != "ray":
+        return
+    if workers != 1:
+        raise ScenarioError(f"workers = {workers}: with execution.backend 'ray' every tick's work is spread over "
+                            "the Ray cluster and the networks run one after another here; drop --workers")
+    if lockstep:
+        raise ScenarioError("lockstep: with execution.backend 'ray' every tick's work is spread over the Ray "
+                            "cluster; drop --lockstep (or use --backend local)")
+
+
+@contextmanager
+def _tick_executor(setup: _Setup) -> Iterator[None]:
+    """While active, ``setup.executor`` is the run's Ray executor when ``execution.backend`` is ray."""
+    execution = setup.scenario.execution
+    if execution.backend != "ray":
+        yield
+        return
+    from labnet.runs.execution.ray_tick import ray_session
+
+    with ray_session(execution.ray_address, execution.ray_workers) as executor:
+        setup.executor = executor
+        try:
+            yield
+        finally:
+            setup.executor = None
+
+
 def _execute(
     run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1, lockstep: bool = False
 ) -> RunResult:
     """Run every (trial, condition) of ``state`` that is not done, then write the final outputs."""
+    with _tick_executor(setup):
+        return _execute_here(run_dir, setup, state, progress, workers, lockstep)
+
+
+def _execute_here(
+    run_dir: Path, setup: _Setup, state: RunState, progress: bool, workers: int = 1, lockstep: bool = False
+) -> RunResult:
+    """:func:`_execute` once the tick executor is in place."""
     scenario = setup.scenario
     horizon = scenario.horizon_ticks
     with run_lock(run_dir):
@@ -600,6 +672,8 @@ def _run_condition_durably(
         _use_trainer(network, scenario.learner)
     else:  # not started, or killed before its first checkpoint: from the beginning
         network = build_network(scenario, setup.space, condition, seed, setup.pools)
+    if setup.executor is not None:
+        network.executor = setup.executor
     if wrap_trainer is not None:
         _set_trainer(network, wrap_trainer(network.trainer))
     run.status, run.last_tick = "in_progress", network.tick - 1

@@ -23,7 +23,6 @@ A point whose run raises is reported as ``failed`` (with the error) and the othe
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -37,11 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from labnet.runs.execution.ray_cluster import RayUnavailable, import_ray, ray_runtime_env, start_local_ray
 from labnet.runs.execution.threads import limit_threads, threads_per_worker, usable_cores
 
 BACKENDS = ("serial", "processes", "ray")
-PACKAGE = "labnet"
-"""labnet's top-level packages: what a Ray worker must be able to import."""
 
 DEFAULT_OUT = "labnet-sweeps"
 """Default parent of a sweep directory (``labnet sweep --out``); here, not in :mod:`labnet.runs.execution.sweep`,
@@ -194,11 +192,17 @@ def execute(
 
     Raises:
         SweepError: unknown backend, bad ``workers``, ``ray_address`` without the ray backend,
-            or the ray backend without Ray installed.
+            the ray backend without Ray installed, or points whose ticks run on Ray
+            (``execution.backend: ray``) on another backend than serial.
     """
     parallel = resolve_workers(backend, workers, len(tasks))
     if ray_address is not None and backend != "ray":
         raise SweepError(f"--ray-address is only used with the ray backend (backend is {backend!r})")
+    ray_ticks = [task.point_id for task in tasks if task.scenario.get("execution", {}).get("backend") == "ray"]
+    if ray_ticks and backend != "serial":
+        raise SweepError(f"points {', '.join(ray_ticks[:5])}{' ...' if len(ray_ticks) > 5 else ''} spread their ticks "
+                         f"over Ray (execution.backend 'ray', --tick-backend ray): their points run one after another "
+                         f"here; use --backend serial (backend is {backend!r})")
     if not tasks:
         return
     if backend == "serial":
@@ -238,61 +242,16 @@ def _execute_processes(tasks: Sequence[PointTask], workers: int, on_outcome: Cal
 
 def _import_ray() -> Any:
     try:
-        import ray
-    except ImportError:
-        raise SweepError("backend 'ray' needs Ray: pip install 'labnet[ray]' (or pip install 'ray>=2.9')") from None
-    return ray
-
-
-def ray_runtime_env(ray: Any) -> dict[str, Any]:
-    """The runtime environment that lets Ray workers import labnet from this source tree.
-
-    Every alive node on this machine (same IP as the driver): ``PYTHONPATH`` = the folder that
-    holds labnet (the driver's ``PYTHONPATH`` kept after it). Otherwise that folder is uploaded
-    as the workers' ``working_dir`` (caches, virtual environments, docs and run output excluded).
-    """
-    here = ray.util.get_node_ip_address()
-    nodes = [node for node in ray.nodes() if node.get("Alive", True)]
-    if all(node.get("NodeManagerAddress") == here for node in nodes):
-        return local_runtime_env()
-    return {"working_dir": _source_root(), "excludes": list(UPLOAD_EXCLUDES)}
-
-
-UPLOAD_EXCLUDES = ("__pycache__", "*.pyc", ".git", ".venv", "docs", "labnet-runs", "*.egg-info", "build", "dist")
-
-
-def local_runtime_env() -> dict[str, Any]:
-    """Ray runtime environment for workers on this machine: ``PYTHONPATH`` leads to labnet's source tree."""
-    existing = os.environ.get("PYTHONPATH")
-    return {"env_vars": {"PYTHONPATH": os.pathsep.join([_source_root()] + ([existing] if existing else []))}}
-
-
-def _source_root() -> str:
-    """The folder holding the ``labnet`` package (a checkout's root, or site-packages)."""
-    return str(Path(importlib.import_module(PACKAGE).__file__).resolve().parent.parent)
-
-
-LOCAL_RAY_ATTEMPTS = 2
-"""Tries to start a local Ray instance: on a saturated machine its raylet can miss Ray's fixed
-30 s registration deadline once (``The current node timed out during startup``)."""
+        return import_ray()
+    except RayUnavailable as exc:
+        raise SweepError(str(exc)) from None
 
 
 def _start_local_ray(ray: Any, workers: int | None) -> None:
-    """``ray.init(num_cpus=workers)`` without the dashboard, with labnet's runtime environment; retried once.
-
-    Raises:
-        SweepError: Ray did not start (the message carries Ray's reason).
-    """
-    for attempt in range(1, LOCAL_RAY_ATTEMPTS + 1):
-        try:
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
-                     runtime_env=local_runtime_env())
-            return
-        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a startup timeout
-            ray.shutdown()
-            if attempt == LOCAL_RAY_ATTEMPTS:
-                raise SweepError(f"could not start a local Ray instance ({attempt} attempts): {exc}") from exc
-            logging.getLogger(__name__).warning("starting a local Ray instance failed (%s); trying again", exc)
+    try:
+        start_local_ray(ray, workers)
+    except RayUnavailable as exc:
+        raise SweepError(str(exc)) from None
 
 
 def _execute_ray(

@@ -41,7 +41,7 @@ from labnet.runs.reports import figures
 from labnet.runs.reports import paper1
 from labnet.runs.reports.analysis import BUDGETS, compare_conditions, observations_to_threshold, summarize
 from labnet.runs.config.build import build_space, thresholds_for
-from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, run_scenario
+from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, run_scenario, with_execution
 from labnet.runs.reports.plots import plot_time_to_threshold
 from labnet.runs.config.scenario import Scenario, load_builtin, resolve, validate_scenario
 from labnet.runs.reports.catalog import STUDIES
@@ -125,6 +125,7 @@ def reproduce(
     command: str | None = None,
     workers: int = 1,
     until_decided: Any = None,
+    execution: Mapping[str, Any] | None = None,
 ) -> ReproduceResult:
     """Run a study's scenario and write its figures and results table into the run directory.
 
@@ -139,11 +140,13 @@ def reproduce(
         workers: local processes running (trial, condition) units side by side (see :func:`run_scenario`).
         until_decided: a :class:`labnet.runs.execution.until_decided.StoppingRule`: ``trials`` is the
             first look and batches are added until every comparison is decided (None: a fixed study).
+        execution: the scenario's ``execution`` section (where the ticks run, e.g. ``{"backend": "ray"}``;
+            :mod:`labnet.runs.config.execution`); None: the study's (local). The results do not depend on it.
 
     On Ctrl-C the finished (trial, condition) runs are kept, ``run_info.json`` records the
     interruption, the figures are drawn from what finished, and ``KeyboardInterrupt`` is re-raised.
     """
-    scenario = study_scenario(study, data, trials=trials, ticks=ticks, learner=learner)
+    scenario = with_execution(study_scenario(study, data, trials=trials, ticks=ticks, learner=learner), execution)
     if command is None:
         args = {"data": str(data), "trials": trials, "ticks": ticks, "out": str(out), "learner": dict(learner or {})}
         command = f"runs.reproduce.reproduce({study!r}, " + ", ".join(
