@@ -2,6 +2,8 @@
 
 - :func:`three_labs`: 3 labs (periods 1, 1, 2 unless given) on a 300-candidate synthetic world with 3
   correlated properties, a complete topology, tiny ensembles: seconds per run.
+- :func:`composition_world`: a small composition-like descriptor matrix and a smooth noisy
+  target, for the engine tests.
 - :func:`five_lab_ring`: 5 labs (periods 1-3, two properties) in a ring on a 150-candidate world:
   the run the graph and view tests read.
 
@@ -11,6 +13,8 @@ merged into the base learner.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 def _scenario(base: dict[str, Any], learner: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
@@ -65,3 +69,13 @@ def five_lab_ring(name: str, *, learner: dict[str, Any] | None = None, **fields:
 
 RING_LINKS = {(a, b) for a, b in zip("ABCDE", "BCDEA")} | {(b, a) for a, b in zip("ABCDE", "BCDEA")}
 """The ring's directed links (both directions of each edge)."""
+
+
+def composition_world(seed: int, n_rows: int = 300, n_slots: int = 39) -> tuple[np.ndarray, np.ndarray]:
+    """X float32 [n_rows, n_slots] (3 non-zero fractions per row, rows sum to 1) and a noisy smooth y [n_rows]."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n_rows, n_slots), dtype=np.float32)
+    for i in range(n_rows):
+        X[i, rng.choice(n_slots, size=3, replace=False)] = rng.dirichlet(np.ones(3))
+    y = np.sin(3.0 * X @ rng.normal(size=n_slots)) + 0.5 * rng.normal(size=n_rows)
+    return X, y

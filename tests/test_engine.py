@@ -31,6 +31,7 @@ from labnet.models.mlp import (
     predict_ensemble,
 )
 from labnet.models.reference import train_jobs_reference
+from scenarios import composition_world
 
 N_ROWS, N_SLOTS = 300, 39
 PARAM_ATOL = 1e-5
@@ -44,12 +45,7 @@ SIZES = layer_sizes_for(N_SLOTS, (100, 100, 10))
 @pytest.fixture(scope="module")
 def world() -> tuple[np.ndarray, np.ndarray]:
     """X float32 [300, 39] (3 non-zero fractions per row, rows sum to 1) and a noisy smooth y [300]."""
-    rng = np.random.default_rng(2024)
-    X = np.zeros((N_ROWS, N_SLOTS), dtype=np.float32)
-    for i in range(N_ROWS):
-        X[i, rng.choice(N_SLOTS, size=3, replace=False)] = rng.dirichlet(np.ones(3))
-    y = np.sin(3.0 * X @ rng.normal(size=N_SLOTS)) + 0.5 * rng.normal(size=N_ROWS)
-    return X, y
+    return composition_world(2024, N_ROWS, N_SLOTS)
 
 
 def make_job(

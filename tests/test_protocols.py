@@ -30,6 +30,7 @@ from labnet.models.selection import keras_split
 from labnet.models.torch_engine import train_jobs_torch
 from labnet.simulation import ExplorationNetwork
 from labnet.simulation.network import event_order
+from scenarios import composition_world
 
 N_ROWS, N_SLOTS = 300, 39
 SIZES_1 = layer_sizes_for(N_SLOTS, (100, 100, 10))
@@ -41,12 +42,7 @@ PAPER = LearnerConfig(epochs=8)
 @pytest.fixture(scope="module")
 def world() -> tuple[np.ndarray, np.ndarray]:
     """X float32 [300, 39] (3 non-zero fractions per row) and a noisy smooth y [300]."""
-    rng = np.random.default_rng(7)
-    X = np.zeros((N_ROWS, N_SLOTS), dtype=np.float32)
-    for i in range(N_ROWS):
-        X[i, rng.choice(N_SLOTS, size=3, replace=False)] = rng.dirichlet(np.ones(3))
-    y = np.sin(3.0 * X @ rng.normal(size=N_SLOTS)) + 0.5 * rng.normal(size=N_ROWS)
-    return X, y
+    return composition_world(7, N_ROWS, N_SLOTS)
 
 
 def make_job(world, n_train: int, n_val: int, seed: int, sizes=SIZES_2, params=None, n_members: int = 4,

@@ -27,7 +27,7 @@ from labnet.runs.cli import commands as cli
 from labnet.runs.config.scenario import ScenarioError, load_scenario
 from labnet.runs.execution.runner import resume_run, run_scenario
 from labnet.runs.execution.tick_stream import TickStream
-from scenarios import three_labs
+from scenarios import composition_world, three_labs
 
 N_ROWS, N_SLOTS = 300, 39
 PARAM_ATOL = 1e-5
@@ -38,12 +38,7 @@ SIZES = layer_sizes_for(N_SLOTS, (100, 100, 10))
 @pytest.fixture(scope="module")
 def world() -> tuple[np.ndarray, np.ndarray]:
     """X float32 [300, 39] (3 non-zero fractions per row, rows sum to 1) and a noisy smooth y [300]."""
-    rng = np.random.default_rng(2024)
-    X = np.zeros((N_ROWS, N_SLOTS), dtype=np.float32)
-    for i in range(N_ROWS):
-        X[i, rng.choice(N_SLOTS, size=3, replace=False)] = rng.dirichlet(np.ones(3))
-    y = np.sin(3.0 * X @ rng.normal(size=N_SLOTS)) + 0.5 * rng.normal(size=N_ROWS)
-    return X, y
+    return composition_world(2024, N_ROWS, N_SLOTS)
 
 
 def make_job(world, n_train: int, n_val: int, seed: int, params: np.ndarray | None = None, n_members: int = 4,
