@@ -142,13 +142,14 @@ def predict_ensemble(
     Rows go in blocks of :data:`PREDICT_CHUNK_ROWS`; each block passes all K members at once:
     the first layer as a gather-sum over the row's non-zero descriptors when X is sparse (a
     composition vector has few; :data:`SPARSE_INPUT_SHARE`), else one matmul with the members'
-    kernels side by side; every later layer one NumPy ``matmul`` over the members; bias and SELU by the kernels of
-    :mod:`labnet.models.prediction_kernels`. Equal to a per-member :class:`MLP` forward up to
-    float32 rounding (tested).
+    kernels side by side; every later layer one NumPy ``matmul`` over the members; bias and SELU
+    by the kernels of :mod:`labnet.models.prediction_kernels`. Equal to a per-member
+    :class:`MLP` forward up to float32 rounding (tested).
 
     The result does not depend on the thread count: every block is computed by single-threaded
-    BLAS calls (labnet keeps its process's BLAS on one thread, :mod:`labnet._blas`) and numba kernels (a multi-threaded matmul may sum in another order), and blocks
-    run side by side on ``torch.get_num_threads()`` Python threads (both release the GIL).
+    BLAS calls (labnet keeps its process's BLAS on one thread, :mod:`labnet._blas`; a
+    multi-threaded matmul may sum in another order) and numba kernels, and blocks run side by
+    side on ``torch.get_num_threads()`` Python threads (both release the GIL).
     """
     from .prediction_kernels import bias_selu_inplace, first_layer_selu
 
