@@ -166,31 +166,28 @@ class ExplorationNetwork(mesa.Model):
         if getattr(self, "event_order", None) is not None:  # (checkpoints written before protocols lack it)
             self.step_in_event_order()
             return
-        tick = self.tick
-        acting = [lab for lab in self.agents if lab.acts_at(tick)]
-        plans = [lab.plan_action(tick) for lab in acting]
-        trained = self.train(plans)
-        selections = [lab.select_model(plan, results) for lab, plan, results in zip(acting, plans, trained)]
-        predictions = self.predict([selection.predictor for selection in selections if selection is not None])
-        for lab, plan, results, selection in zip(acting, plans, trained, selections):
-            lab.finish_action(plan, results, selection, None if selection is None else next(predictions))
+        self._act([lab for lab in self.agents if lab.acts_at(self.tick)])
         self.tick += 1
 
     def step_in_event_order(self) -> None:
         """Advance one tick the authors' way: the acting labs one after another in :attr:`event_order`,
         each planning after the labs before it published (one engine call and one prediction per
         lab, on :attr:`executor`)."""
-        tick = self.tick
         by_name = {lab.name: lab for lab in self.agents}
         for name in self.event_order or ():
-            lab = by_name[name]
-            if lab.acts_at(tick):
-                plan = lab.plan_action(tick)
-                (results,) = self.train([plan])
-                selection = lab.select_model(plan, results)
-                prediction = None if selection is None else next(self.predict([selection.predictor]))
-                lab.finish_action(plan, results, selection, prediction)
+            if by_name[name].acts_at(self.tick):
+                self._act([by_name[name]])
         self.tick += 1
+
+    def _act(self, acting: Sequence) -> None:
+        """One action of every lab of ``acting`` at the current tick: plan -> train -> select ->
+        predict -> finish, the train and the predict phase each one pass on :attr:`executor`."""
+        plans = [lab.plan_action(self.tick) for lab in acting]
+        trained = self.train(plans)
+        selections = [lab.select_model(plan, results) for lab, plan, results in zip(acting, plans, trained)]
+        predictions = self.predict([selection.predictor for selection in selections if selection is not None])
+        for lab, plan, results, selection in zip(acting, plans, trained, selections):
+            lab.finish_action(plan, results, selection, None if selection is None else next(predictions))
 
     def train(self, plans: Sequence[Plan]) -> list[list[TrainResult]]:
         """The engine results of every plan's tasks (one grouped engine pass for all, on the
