@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-SELU_ALPHA = 1.6732632423543772
-SELU_SCALE = 1.0507009873554805
+from .selu import SELU_ALPHA, SELU_SCALE  # noqa: F401  (engines import them from here too)
 
 
 def layer_sizes_for(n_inputs: int, hidden_layers: Sequence[int], n_outputs: int = 1) -> tuple[int, ...]:

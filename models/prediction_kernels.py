@@ -24,8 +24,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-SELU_ALPHA = np.float32(1.6732632423543772)
-SELU_SCALE = np.float32(1.0507009873554805)
+from . import selu
+
+SELU_ALPHA = np.float32(selu.SELU_ALPHA)
+SELU_SCALE = np.float32(selu.SELU_SCALE)
 _SCALE_ALPHA = np.float32(SELU_SCALE * SELU_ALPHA)
 _EXP_FLOOR = np.float32(-20.0)  # exp(-20) - 1 == -1 in float32: SELU saturates below
 _LOG2E = np.float32(1.44269504088896341)
