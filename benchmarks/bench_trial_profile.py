@@ -76,9 +76,8 @@ def time_prediction(X: np.ndarray, repeats: int) -> list[tuple[str, str]]:
     return rows
 
 
-@contextlib.contextmanager
-def timed(owner: object, attribute: str, totals: dict[str, float], key: str) -> Iterator[None]:
-    """Add the time spent in ``owner.attribute`` (a function or method) to ``totals[key]``."""
+def timed(owner: object, attribute: str, totals: dict[str, float], key: str) -> contextlib.AbstractContextManager:
+    """While active, the time spent in ``owner.attribute`` (a function or method) adds to ``totals[key]``."""
     original = getattr(owner, attribute)
 
     def wrapper(*args, **kwargs):
@@ -88,11 +87,7 @@ def timed(owner: object, attribute: str, totals: dict[str, float], key: str) -> 
         finally:
             totals[key] += time.perf_counter() - start
 
-    setattr(owner, attribute, wrapper)
-    try:
-        yield
-    finally:
-        setattr(owner, attribute, original)
+    return _patched(owner, attribute, wrapper)
 
 
 def profile_trial(scenario, prediction: Callable, out_dir: Path) -> tuple[dict[str, float], pd.DataFrame]:
