@@ -24,8 +24,8 @@ A worker that dies mid-task (its process killed, its node lost) is retried by Ra
 gives the same result and the tick is unchanged (tests/test_ray_tick.py kills one).
 
 The results equal an in-process run where every worker runs the same labnet, numba and torch
-builds on the same kind of CPU (the predictions are single-threaded torch matmuls, whose rounding
-may differ between CPU instruction sets).
+builds on the same kind of CPU (the predictions are single-threaded BLAS matmuls and numba
+kernels, whose rounding may differ between CPU instruction sets).
 
 Ray itself: :func:`ray_session` joins ``address`` (e.g. ``"auto"`` after ``ray start --head``) or
 starts a local instance with ``workers`` CPUs (default: every core), as the sweep's Ray backend
@@ -101,16 +101,13 @@ def job_cost(task: Any) -> int:
 
 
 def balance(costs: Sequence[float], n_shards: int) -> list[list[int]]:
-    """Item indices dealt into at most ``n_shards`` non-empty shards: the costliest first, each onto the
-    shard with the least cost so far (ties: the lower shard); every shard's items in ascending order."""
-    n_shards = max(1, min(int(n_shards), len(costs)))
-    loads = [0.0] * n_shards
-    shards: list[list[int]] = [[] for _ in range(n_shards)]
-    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        target = min(range(n_shards), key=lambda s: (loads[s], s))
-        shards[target].append(i)
-        loads[target] += costs[i]
-    return [sorted(shard) for shard in shards if shard]
+    """Item indices dealt into at most ``n_shards`` non-empty shards by the engine's own greedy rule
+    (:func:`labnet.models.engine.balanced_bins`: the costliest first, each onto the shard with the
+    least cost so far, ties to the lower shard); every shard's items in ascending order."""
+    from labnet.models.engine import balanced_bins
+
+    order, starts = balanced_bins(np.asarray(costs, dtype=np.float64), n_shards)
+    return [sorted(order[a:b].tolist()) for a, b in zip(starts[:-1], starts[1:]) if b > a]
 
 
 def _arrays_bytes(*arrays: np.ndarray) -> int:
