@@ -226,14 +226,14 @@ def _add_sweep_command(subcommands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="parent of the sweep directory "
                        "(default: %(default)s)")
     sweep.add_argument("--no-progress", action="store_true", help="no per-point progress lines")
-    statistics.add_until_decided_arguments(sweep)
+    statistics.add_until_decided_arguments(sweep, sweep=True)
     engine_options.add_engine_options(sweep)
     engine_options.add_backend_options(sweep, flag="--tick-backend")
     sweep.set_defaults(handler=_sweep)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from labnet.runs.execution.sweep import format_summary_by_point, load_sweep, summary_by_point
+    from labnet.runs.execution.sweep import RANKING_MD, format_summary_by_point, load_sweep, summary_by_point
     from labnet.runs.execution.sweep_backends import SweepError
 
     try:
@@ -245,8 +245,13 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_summary_by_point(summary_by_point(result.results, sweep.axes)))
-    print("(rmst: restricted mean observations to threshold up to tau, unreached runs counted as tau; mean_obs: "
-          "over the runs that reached it; initial points included; CIs in topology_comparison.csv)")
+    print("(rmst: restricted mean observations to threshold, each lab up to its own horizon tau (tau_min..tau_max), "
+          "unreached runs counted as their tau; mean_obs: over the runs that reached it; initial points included; "
+          "CIs in topology_comparison.csv)")
+    ranking = result.sweep_dir / RANKING_MD
+    if ranking.is_file():
+        verdict = next((line for line in ranking.read_text(encoding="utf-8").splitlines() if "Verdict" in line), "")
+        print(f"topologies ranked ({RANKING_MD}): {verdict.strip('*').removeprefix('Verdict: ')}")
     print()
     print(f"sweep directory: {result.sweep_dir}")
     for path in (result.results_parquet_path, result.results_csv_path, result.points_csv_path, *result.extra_files):

@@ -15,8 +15,9 @@ from labnet.runs.cli.engine_options import lockstep_of
 from typing import Any
 
 
-def add_until_decided_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--until-decided [--max-trials N] [--precision OBS] [--spending KIND]``."""
+def add_until_decided_arguments(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """``--until-decided [--max-trials N] [--precision OBS] [--spending KIND]``, and for a sweep
+    ``--decide conditions|topologies``."""
     from labnet.runs.config.stopping import SPENDING_FUNCTIONS
 
     group = parser.add_argument_group(
@@ -30,6 +31,12 @@ def add_until_decided_arguments(parser: argparse.ArgumentParser) -> None:
                        help="also decided when the CI half-width is at most OBS observations")
     group.add_argument("--spending", choices=SPENDING_FUNCTIONS, default="obrien-fleming",
                        help="Lan-DeMets alpha-spending type (default: %(default)s)")
+    if sweep:
+        group.add_argument("--decide", choices=("conditions", "topologies"), default="conditions",
+                           help="what a sweep decides: conditions (each point on its own, networked minus each "
+                                "baseline) or topologies (the ranking of the topology axis by RMST, every pair of "
+                                "topologies over the networks they share; every point gains trials together; "
+                                "simultaneous intervals, docs/statistics.md); default: %(default)s")
 
 
 def _whole_number(text: str) -> int:
@@ -105,6 +112,10 @@ def sweep_or_until_decided(sweep: Any, args: argparse.Namespace) -> Any:
     rule = stopping_rule(args)
     if rule is None:
         return run_sweep(sweep, args.out, progress=not args.no_progress, **options)
+    if getattr(args, "decide", "conditions") == "topologies":
+        from labnet.runs.execution.until_ranked import sweep_until_ranked
+
+        return sweep_until_ranked(sweep, args.out, rule, progress=not args.no_progress, **options)
     from labnet.runs.execution.until_decided import sweep_until_decided
 
     return sweep_until_decided(sweep, args.out, rule, progress=not args.no_progress, **options)

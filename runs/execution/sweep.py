@@ -8,7 +8,11 @@ Sweep directory ``<out>/<name>/``:
   the same directory skips finished points and redoes unfinished ones;
 - ``sweep_points.csv``: one row per point: axis values, status, wall seconds, run directory;
 - ``sweep_results.parquet`` / ``.csv``: the tidy table (:func:`tidy_results`);
-- ``topology_comparison.png`` / ``.csv`` once :mod:`labnet.runs.reports.graph` provides them.
+- ``topology_comparison.png`` / ``.csv``: per topology and condition, reached share and RMST
+  (:mod:`labnet.runs.reports.topology_comparison`);
+- ``topology_ranking.png`` / ``.csv`` / ``.md``: the networked topologies ranked by RMST with
+  simultaneous paired intervals and a verdict (:mod:`labnet.runs.reports.topology_ranking`), when
+  the sweep has two or more topologies.
 
 Points run on the serial, processes or Ray backend (:mod:`labnet.runs.execution.sweep_backends`); the same
 sweep gives the same table on every backend.
@@ -49,6 +53,9 @@ RESULTS_PARQUET = "sweep_results.parquet"
 RESULTS_CSV = "sweep_results.csv"
 COMPARISON_PNG = "topology_comparison.png"
 COMPARISON_CSV = "topology_comparison.csv"
+RANKING_PNG = "topology_ranking.png"
+RANKING_CSV = "topology_ranking.csv"
+RANKING_MD = "topology_ranking.md"
 
 OBSERVATION_COLUMNS = ["trial", "condition", "lab", "property", "goal", "threshold",
                        "n_obs_to_threshold", "reached", "n_obs_total"]
@@ -330,22 +337,36 @@ def tidy_results(sweep: Sweep, sweep_dir: str | Path, finished: Mapping[str, Map
     return table
 
 
-def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path) -> list[Path]:
-    """Draw and tabulate the topology comparison (:mod:`labnet.runs.reports.topology_comparison`).
+def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path, alpha: float = 0.05,
+                              precision: float | None = None, note: str = "") -> list[Path]:
+    """Draw and tabulate the topology comparison (:mod:`labnet.runs.reports.topology_comparison`) and,
+    with two or more networked topologies, their ranking (:mod:`labnet.runs.reports.topology_ranking`,
+    at joint level ``1 - alpha``, ``precision`` observations; ``note`` is added to its report).
 
-    Returns the files written (``topology_comparison.png``, ``topology_comparison.csv``), or
-    an empty list when the table is empty.
+    Returns the files written (``topology_comparison.png`` / ``.csv``, ``topology_ranking.png`` /
+    ``.csv`` / ``.md``), or an empty list when the table is empty.
     """
     if table.empty:
         return []
-    from labnet.runs.reports.graph_plots import plot_topology_comparison
+    from labnet.runs.reports.graph_plots import plot_topology_comparison, plot_topology_ranking
     from labnet.runs.reports.topology_comparison import topology_comparison_table
+    from labnet.runs.reports.topology_ranking import rank_topologies
 
     sweep_dir = Path(sweep_dir)
     png, csv = sweep_dir / COMPARISON_PNG, sweep_dir / COMPARISON_CSV
     plot_topology_comparison(table, png, metric="n_obs_to_threshold")
     topology_comparison_table(table).to_csv(csv, index=False)
-    return [png, csv]
+    written = [png, csv]
+    networked = table[table["condition"].astype(str) == "networked"]
+    if "n_obs_total" in table.columns and networked["topology"].nunique() >= 2:
+        ranking = rank_topologies(table, alpha=alpha, precision=precision)
+        paths = [sweep_dir / name for name in (RANKING_PNG, RANKING_CSV, RANKING_MD)]
+        plot_topology_ranking(ranking, paths[0])
+        ranking.pairs.to_csv(paths[1], index=False)
+        paths[2].write_text("# Topologies ranked\n\n" + ranking.text() + (f"\n{note}\n" if note else ""),
+                            encoding="utf-8")
+        written += paths
+    return written
 
 
 def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -358,26 +379,29 @@ def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
     Returns:
         Columns: the axis columns, ``topology``, ``condition``, ``runs`` (lab x trial rows),
-        ``reached`` (share in [0, 1]), ``tau`` (the smallest last observation of the whole table,
-        the same for every row), ``rmst`` (mean of min(observations to threshold, tau), unreached
-        runs counting tau: the Kaplan-Meier RMST, as no run is censored before tau) and
+        ``reached`` (share in [0, 1]), ``tau_min`` / ``tau_max`` (the smallest and largest horizon
+        of the rows: each lab's own, the smallest last observation of that lab in that network over
+        the whole table), ``rmst`` (mean of min(observations to threshold, horizon), unreached runs
+        counting their horizon: no run is censored before it;
+        :func:`labnet.runs.reports.topology_comparison.restricted_times`) and
         ``mean_obs`` (over reached runs only; NaN when none reached). CIs and paired differences:
         ``topology_comparison.csv`` (:mod:`labnet.runs.reports.topology_comparison`).
     """
+    from labnet.runs.reports.topology_comparison import horizons, restricted_times
+
     keys = [a for a in axes if a != "topology"] + ["topology", "condition"]
     if table.empty:
-        return pd.DataFrame(columns=[*keys, "runs", "reached", "tau", "rmst", "mean_obs"])
-    tau = float(table["n_obs_total"].min())
-    restricted = table["n_obs_to_threshold"].where(table["reached"].astype(bool), float("inf")).clip(upper=tau)
-    grouped = table.assign(_restricted=restricted).groupby(keys, sort=False, dropna=False)
-    out = grouped.agg(
+        return pd.DataFrame(columns=[*keys, "runs", "reached", "tau_min", "tau_max", "rmst", "mean_obs"])
+    grouped = table.assign(_restricted=restricted_times(table), _horizon=horizons(table)).groupby(
+        keys, sort=False, dropna=False)
+    return grouped.agg(
         runs=("reached", "size"),
         reached=("reached", "mean"),
+        tau_min=("_horizon", "min"),
+        tau_max=("_horizon", "max"),
         rmst=("_restricted", "mean"),
         mean_obs=("n_obs_to_threshold", "mean"),
     ).reset_index()
-    out.insert(out.columns.get_loc("rmst"), "tau", tau)
-    return out
 
 
 def format_summary_by_point(summary: pd.DataFrame) -> str:
@@ -388,7 +412,8 @@ def format_summary_by_point(summary: pd.DataFrame) -> str:
     shown["reached"] = [f"{share:.0%}" for share in shown["reached"]]
     if "rmst" in shown.columns:
         shown["rmst"] = ["-" if pd.isna(v) else f"{v:.1f}" for v in shown["rmst"]]
-        shown["tau"] = ["-" if pd.isna(v) else f"{v:.0f}" for v in shown["tau"]]
+        for column in ("tau_min", "tau_max"):
+            shown[column] = ["-" if pd.isna(v) else f"{v:.0f}" for v in shown[column]]
     shown["mean_obs"] = ["-" if pd.isna(v) else f"{v:.1f}" for v in shown["mean_obs"]]
     return shown.to_string(index=False)
 

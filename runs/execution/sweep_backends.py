@@ -62,12 +62,16 @@ class PointTask:
         scenario: the point's resolved scenario (:meth:`Scenario.to_dict`).
         point_dir: absolute path of the point's directory (the run directory goes inside).
         threads: numba and torch threads for the run; None leaves the process's setting.
+        extend_to: None: run the point. A number: the point is finished already; raise its run
+            directory to this many trials and run the new ones (:func:`extend_trials`, then
+            :func:`resume_run`), as a sweep ranked until decided does.
     """
 
     point_id: str
     scenario: dict[str, Any]
     point_dir: str
     threads: int | None = None
+    extend_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,29 @@ def _run(task: PointTask, out_dir: Path) -> PointOutcome:
     return PointOutcome(task.point_id, "finished", time.perf_counter() - start, run_dir=result.run_dir.name)
 
 
+def _extend(task: PointTask, point_dir: Path) -> PointOutcome:
+    """Raise a finished point's run to ``task.extend_to`` trials; its wall time adds to the marker's."""
+    start = time.perf_counter()
+    try:
+        from labnet.runs.execution.runner import extend_trials, resume_run
+
+        marker = json.loads((point_dir / POINT_MARKER).read_text(encoding="utf-8"))
+        run_dir = point_dir / str(marker["run_dir"])
+        limit_threads(task.threads)
+        extend_trials(run_dir, int(task.extend_to))
+        resume_run(run_dir, progress=False)
+    except Exception as exc:  # noqa: BLE001 - one failed point must not stop the sweep
+        return PointOutcome(task.point_id, "failed", time.perf_counter() - start, error=_error_text(exc))
+    wall = float(marker.get("wall_seconds") or 0.0) + time.perf_counter() - start
+    return PointOutcome(task.point_id, "finished", wall, run_dir=run_dir.name)
+
+
 def run_point(task: PointTask) -> PointOutcome:
-    """Run a point into its directory and mark it finished there (serial and processes backends)."""
+    """Run a point into its directory (or extend it, ``task.extend_to``) and mark it finished there
+    (serial and processes backends)."""
     point_dir = Path(task.point_dir)
     point_dir.mkdir(parents=True, exist_ok=True)
-    outcome = _run(task, point_dir)
+    outcome = _run(task, point_dir) if task.extend_to is None else _extend(task, point_dir)
     if outcome.status == "finished":
         write_marker(point_dir, outcome, task.scenario)
     return outcome
@@ -205,6 +227,9 @@ def execute(
                          f"here; use --backend serial (backend is {backend!r})")
     if not tasks:
         return
+    if backend == "ray" and any(task.extend_to is not None for task in tasks):
+        raise SweepError("extending finished points (a ranking until decided) runs on the serial or processes "
+                         "backend, where the point directories are on this machine; backend is 'ray'")
     if backend == "serial":
         for task in tasks:
             on_outcome(run_point(task))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
 
 from labnet._files import atomic_write
 from labnet.runs.config.scenario import Scenario, ScenarioError, resolve
@@ -45,6 +45,7 @@ from labnet.runs.config.stopping import SPENDING_FUNCTIONS, Spending
 from labnet.runs.execution.run_state import RunDirError
 from labnet.runs.execution.runner import SUMMARY_MD, RunResult, extend_trials, resume_run, run_scenario
 from labnet.runs.reports.analysis import paired_restricted_times
+from labnet.runs.reports.survival import paired_t_interval
 
 UNTIL_DECIDED_FILE = "until_decided.json"
 SEQUENTIAL_CSV = "sequential.csv"
@@ -72,19 +73,24 @@ class StoppingRule:
     spending: Spending = "obrien-fleming"
     batch: int | None = None
 
-    def check(self, first: int) -> None:
-        """Raise :class:`ScenarioError` (a ValueError) naming the bad field."""
+    def check(self, first: int, replicates: int | None = None) -> None:
+        """Raise :class:`ScenarioError` (a ValueError) naming the bad field.
+
+        ``replicates``: the pairs the first look compares (default ``first`` trials; a sweep's ranking
+        compares networks, seeds x trials), at least 2.
+        """
         try:
-            self._check(first)
+            self._check(first, first if replicates is None else replicates)
         except ValueError as exc:
             raise ScenarioError(f"--until-decided: {exc}") from None
 
-    def _check(self, first: int) -> None:
+    def _check(self, first: int, replicates: int) -> None:
         if isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int) or self.max_trials < first:
             raise ValueError(f"max_trials = {self.max_trials!r}: expected a whole number >= the first look's "
                              f"trials ({first})")
-        if first < 2:
-            raise ValueError(f"trials = {first}: an until-decided study needs at least 2 trials at its first look")
+        if replicates < 2:
+            raise ValueError(f"trials = {first}: an until-decided study needs at least 2 trials (pairs) at its "
+                             f"first look")
         if self.precision is not None and not (isinstance(self.precision, (int, float)) and self.precision > 0):
             raise ValueError(f"precision = {self.precision!r}: expected a number of observations > 0")
         if not 0 < self.alpha < 1:
@@ -132,26 +138,14 @@ def sequential_intervals(obs: pd.DataFrame, alpha_k: float, precision: float | N
     pairs = paired_restricted_times(obs)
     rows = []
     for (lab, comparison), group in pairs.groupby(["lab", "comparison"], sort=False):
-        d = group["d"].to_numpy(float)
-        n = d.size
-        mean = float(d.mean())
-        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-        quantile = float(student_t.ppf(1 - alpha_k / 2, df=n - 1)) if n > 1 else float("inf")
-        half = quantile * sd / math.sqrt(n) if n > 1 else float("inf")
-        low, high = mean - half, mean + half
-        excludes = bool(low > 0 or high < 0)
-        precise = bool(precision is not None and half <= precision)
+        interval = paired_t_interval(group["d"].to_numpy(float), alpha_k)
         a, b = group["condition_a"].iloc[0], group["condition_b"].iloc[0]
-        if excludes:
-            verdict = f"{a} faster" if high < 0 else f"{b} faster"
-        elif precise:
-            verdict = f"no difference beyond +-{precision:g}"
-        else:
-            verdict = "undecided"
-        rows.append({"lab": lab, "comparison": comparison, "n": n, "tau": float(group["tau"].iloc[0]),
-                     "difference": mean, "sd": sd, "alpha_k": alpha_k, "ci_low": low, "ci_high": high,
-                     "half_width": half, "excludes_zero": excludes, "precise": precise,
-                     "decided": excludes or precise, "verdict": verdict})
+        precise = interval.is_precise(precision)
+        rows.append({"lab": lab, "comparison": comparison, "n": interval.n, "tau": float(group["tau"].iloc[0]),
+                     "difference": interval.difference, "sd": interval.sd, "alpha_k": alpha_k,
+                     "ci_low": interval.ci_low, "ci_high": interval.ci_high, "half_width": interval.half_width,
+                     "excludes_zero": interval.excludes_zero, "precise": precise,
+                     "decided": interval.excludes_zero or precise, "verdict": interval.verdict(a, b, precision)})
     return pd.DataFrame(rows)
 
 
@@ -170,15 +164,16 @@ class Plan:
     """"running", "decided" (every comparison decided) or "max_trials" (stopped undecided at the maximum)."""
     history: list[dict] | None = None
 
-    def save(self, run_dir: Path) -> None:
+    def save(self, run_dir: Path, name: str = UNTIL_DECIDED_FILE) -> None:
+        """Write the plan to ``run_dir / name`` (a sweep's ranking keeps its own file)."""
         raw = {"format": PLAN_FORMAT, "rule": asdict(self.rule), "looks": self.looks, "alphas": self.alphas,
                "target_trials": self.target_trials, "status": self.status, "history": self.history or []}
         text = json.dumps(raw, indent=1) + "\n"
-        atomic_write(Path(run_dir) / UNTIL_DECIDED_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        atomic_write(Path(run_dir) / name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     @classmethod
-    def read(cls, run_dir: Path) -> "Plan":
-        path = Path(run_dir) / UNTIL_DECIDED_FILE
+    def read(cls, run_dir: Path, name: str = UNTIL_DECIDED_FILE) -> "Plan":
+        path = Path(run_dir) / name
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             if raw.get("format") != PLAN_FORMAT:
@@ -196,12 +191,13 @@ def is_until_decided(run_dir: str | Path) -> bool:
     return (Path(run_dir) / UNTIL_DECIDED_FILE).is_file()
 
 
-def start_plan(run_dir: Path, first: int, rule: StoppingRule) -> Plan:
-    """Write the plan of a new study whose first look is at ``first`` trials."""
-    rule.check(first)
+def start_plan(run_dir: Path, first: int, rule: StoppingRule, name: str = UNTIL_DECIDED_FILE,
+               replicates: int | None = None) -> Plan:
+    """Write the plan of a new study whose first look is at ``first`` trials (to ``run_dir / name``)."""
+    rule.check(first, replicates)
     looks = planned_looks(first, rule)
     plan = Plan(rule, looks, look_alphas(looks, rule), target_trials=first, history=[])
-    plan.save(run_dir)
+    plan.save(run_dir, name)
     return plan
 
 
@@ -368,10 +364,8 @@ def simulate_coverage(n_studies: int, rule: StoppingRule, first: int, effect: fl
     for _ in range(n_studies):
         d = rng.normal(effect, sd, size=rule.max_trials)
         for n, alpha_k in zip(looks, alphas):
-            x = d[:n]
-            half = float(student_t.ppf(1 - alpha_k / 2, df=n - 1)) * x.std(ddof=1) / math.sqrt(n)
-            low, high = x.mean() - half, x.mean() + half
-            if low > 0 or high < 0 or (rule.precision is not None and half <= rule.precision) or n == looks[-1]:
-                misses += not (low <= effect <= high)
+            interval = paired_t_interval(d[:n], alpha_k)
+            if interval.excludes_zero or interval.is_precise(rule.precision) or n == looks[-1]:
+                misses += not (interval.ci_low <= effect <= interval.ci_high)
                 break
     return misses / n_studies

@@ -3,7 +3,9 @@
 - :func:`plot_transfer_network`: the transfer graph drawn (``transfer_network.png``);
 - :func:`plot_property_flows`: source property x target property selection rates (``property_flows.png``);
 - :func:`plot_topology_comparison`: observations to threshold per topology, networked vs the
-  isolated baseline (for sweeps).
+  isolated baseline (for sweeps);
+- :func:`plot_topology_ranking`: each network's RMST per topology and every pair's simultaneous
+  interval (for sweeps).
 
 As in :mod:`labnet.runs.reports.plots` and :mod:`labnet.runs.reports.figures`, figures are :class:`matplotlib.figure.Figure`
 objects on an Agg canvas; nothing touches pyplot's global state.
@@ -27,6 +29,7 @@ from matplotlib.transforms import blended_transform_factory
 from labnet.runs.reports.figures import DPI, lab_colors
 from labnet.runs.reports.plots import condition_color, ordered_conditions
 from labnet.runs.reports.topology_comparison import check_topology_table, topology_comparison_table
+from labnet.runs.reports.topology_ranking import TopologyRanking
 
 LABEL_ALL_UP_TO = 30
 """Networks with at most this many labs get every lab's name; larger ones only the highlighted labs'."""
@@ -316,3 +319,47 @@ def plot_topology_comparison(
                              "k/n = reached / labs x trials)", fontsize="medium")
     return _save(figure, path)
 
+
+
+def plot_topology_ranking(ranking: TopologyRanking, path: str | Path, title: str | None = None) -> Path:
+    """The ranking of topologies (:func:`labnet.runs.reports.topology_ranking.rank_topologies`) in two panels.
+
+    Left: each network's RMST under every topology (one grey line per network: the pairing), the
+    mean per topology as a black bar. Right: every pair's difference A - B with its simultaneous
+    interval (Bonferroni over the pairs), 0 dashed, the ±precision band shaded when one is set;
+    decided pairs in colour.
+    """
+    wide, pairs = ranking.network_rmst, ranking.pairs
+    topologies = list(wide.columns)
+    figure = _new_figure((11.0, max(4.2, 0.32 * len(pairs) + 1.8)))
+    left, right = figure.subplots(1, 2, width_ratios=[1.0, 1.15])
+    x = np.arange(len(topologies))
+    for _, values in wide.iterrows():
+        left.plot(x, values.to_numpy(float), color="0.55", alpha=0.45, linewidth=0.9, marker="o", markersize=3)
+    means = wide.mean().to_numpy(float)
+    left.scatter(x, means, marker="_", s=500, color="black", linewidths=2.2, zorder=4, label="mean over networks")
+    left.set_xticks(x, topologies, rotation=30, ha="right")
+    left.set_ylabel("network RMST: mean over labs of\nmin(observations to threshold, horizon)")
+    left.set_title(f"{len(wide)} networks (grey: one network under each topology)", fontsize="small")
+    left.legend(fontsize="small", frameon=False)
+    left.grid(axis="y", alpha=0.25)
+    y = np.arange(len(pairs))[::-1]
+    decided = (pairs["ci_low"] > 0) | (pairs["ci_high"] < 0)
+    colors = np.where(decided, "#c0392b", "0.35")
+    for row, at, color in zip(pairs.itertuples(), y, colors):
+        low, high = (row.ci_low if np.isfinite(row.ci_low) else row.difference,
+                     row.ci_high if np.isfinite(row.ci_high) else row.difference)
+        right.errorbar([row.difference], [at], xerr=[[row.difference - low], [high - row.difference]], fmt="o",
+                       color=color, markersize=4, elinewidth=1.6, capsize=3)
+    right.axvline(0, color="0.2", linestyle="--", linewidth=1)
+    if ranking.precision is not None:
+        right.axvspan(-ranking.precision, ranking.precision, color="#2e86c1", alpha=0.12,
+                      label=f"±{ranking.precision:g} (precision)")
+        right.legend(fontsize="small", frameon=False, loc="lower right")
+    right.set_yticks(y, [f"{a} − {b}" for a, b in zip(pairs["topology_a"], pairs["topology_b"])], fontsize="small")
+    right.set_xlabel("difference of RMST, observations (negative: the first is faster)")
+    right.set_title(f"simultaneous {1 - ranking.alpha:.0%} intervals (Bonferroni over {len(pairs)} pairs)",
+                    fontsize="small")
+    right.grid(axis="x", alpha=0.25)
+    figure.suptitle(title or f"Topologies ranked: {ranking.verdict}", fontsize="medium", wrap=True)
+    return _save(figure, path)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.optimize import brentq
+from scipy.stats import chi2, nct, norm, t as student_t
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
@@ -320,28 +321,100 @@ def stratified_logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray, s
     return float(chi2.sf(observed_minus_expected**2 / variance, df=1))
 
 
+# --------------------------------------------------------------------------- paired t-interval
+
+
+@dataclass(frozen=True)
+class PairedTInterval:
+    """Paired t-interval of a mean difference at level ``1 - alpha`` (units of the differences)."""
+
+    n: int
+    difference: float
+    sd: float
+    """Standard deviation of the per-pair differences (ddof 1; NaN for n < 2)."""
+    alpha: float
+    ci_low: float
+    ci_high: float
+    half_width: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return bool(self.ci_low > 0 or self.ci_high < 0)
+
+    def verdict(self, a: str, b: str, precision: float | None = None) -> str:
+        """``"<a> faster"`` / ``"<b> faster"`` (the interval of a - b excludes 0), ``"no difference beyond
+        +-<precision>"`` (half-width at most ``precision``), else ``"undecided"``."""
+        if self.excludes_zero:
+            return f"{a} faster" if self.ci_high < 0 else f"{b} faster"
+        if self.is_precise(precision):
+            return f"no difference beyond +-{precision:g}"
+        return "undecided"
+
+    def is_precise(self, precision: float | None) -> bool:
+        return bool(precision is not None and self.half_width <= precision)
+
+
+def paired_t_interval(differences: Sequence[float] | np.ndarray, alpha: float = 0.05) -> PairedTInterval:
+    """mean(d) +- t_{n-1, 1-alpha/2} sd(d) / sqrt(n) over per-pair differences ``d`` (1-D); infinite
+    half-width for n < 2."""
+    d = np.asarray(differences, dtype=float)
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    if n < 2:
+        return PairedTInterval(n, mean, float("nan"), alpha, -np.inf, np.inf, np.inf)
+    sd = float(d.std(ddof=1))
+    half = float(student_t.ppf(1 - alpha / 2, df=n - 1)) * sd / np.sqrt(n)
+    return PairedTInterval(n, mean, sd, alpha, mean - half, mean + half, half)
+
+
 # --------------------------------------------------------------------------- power
 
 
+def power_at(n: int, effect: float, sd_paired: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` with ``n`` pairs against a mean
+    difference ``effect`` at per-pair standard deviation ``sd_paired`` (exact under normality: the
+    noncentral t with n - 1 degrees of freedom and noncentrality effect sqrt(n) / sd). NaN for
+    n < 2 or an unknown spread."""
+    if n < 2 or not np.isfinite(sd_paired) or sd_paired <= 0 or not np.isfinite(effect):
+        return float("nan")
+    df = n - 1
+    critical = student_t.ppf(1 - alpha / 2, df)
+    shift = abs(effect) * np.sqrt(n) / sd_paired
+    upper, lower = float(nct.sf(critical, df, shift)), float(nct.cdf(-critical, df, shift))
+    # scipy's nct returns NaN for some far-tail values (< 1e-10 where it does so here): count them as 0
+    return float(np.nan_to_num(upper) + np.nan_to_num(lower))
+
+
 def pairs_needed(effect: float, sd_paired: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Trials (pairs) a two-sided paired test at level ``alpha`` needs to detect a mean paired
-    difference ``effect`` with probability ``power``, at per-pair standard deviation ``sd_paired``
-    (normal approximation n = ((z_{1-alpha/2} + z_power) sd / effect)^2, rounded up; one t-test
-    correction: + z_{1-alpha/2}^2 / 2). ``inf`` for a zero effect; NaN for an unknown spread."""
+    """The fewest pairs (>= 2) for which :func:`power_at` reaches ``power`` (the paired t-test's own
+    power; the normal approximation n = ((z_{1-alpha/2} + z_power) sd / effect)^2 is only the search's
+    start). ``inf`` for a zero effect; NaN for an unknown spread."""
     if not np.isfinite(sd_paired) or not np.isfinite(effect):
         return float("nan")
     if effect == 0:
         return float("inf")
-    z_alpha, z_power = norm.ppf(1 - alpha / 2), norm.ppf(power)
-    n = ((z_alpha + z_power) * sd_paired / abs(effect)) ** 2 + z_alpha**2 / 2
-    return float(max(2, np.ceil(n)))
+    if sd_paired == 0:
+        return 2.0
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    n = max(2, int(np.ceil((z * sd_paired / abs(effect)) ** 2)))
+    while power_at(n, effect, sd_paired, alpha) < power:
+        n += 1
+    while n > 2 and power_at(n - 1, effect, sd_paired, alpha) >= power:
+        n -= 1
+    return float(n)
 
 
-def power_at(n: int, effect: float, sd_paired: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided paired test with ``n`` pairs against mean difference ``effect``
-    (normal approximation, the inverse of :func:`pairs_needed`)."""
-    if n < 1 or not np.isfinite(sd_paired) or sd_paired <= 0:
+def detectable_difference(n: int, sd_paired: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The mean paired difference that ``n`` pairs detect with probability ``power`` (two-sided
+    paired t-test at ``alpha``; the inverse of :func:`power_at` in the effect). ``inf`` for n < 2,
+    NaN for an unknown spread."""
+    if not np.isfinite(sd_paired):
         return float("nan")
-    z_alpha = norm.ppf(1 - alpha / 2)
-    shift = abs(effect) * np.sqrt(n) / sd_paired
-    return float(norm.cdf(shift - z_alpha) + norm.cdf(-shift - z_alpha))
+    if n < 2:
+        return float("inf")
+    if sd_paired == 0:
+        return 0.0
+    high = sd_paired
+    while power_at(n, high, sd_paired, alpha) < power:
+        high *= 2
+    return float(brentq(lambda effect: power_at(n, effect, sd_paired, alpha) - power, 0.0, high, xtol=1e-9 * high))

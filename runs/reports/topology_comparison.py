@@ -2,17 +2,29 @@
 
 Takes the tidy table of a sweep (:mod:`labnet.runs.execution.sweep`) or any table with columns
 ``topology, condition, lab, n_obs_to_threshold, reached``.
+
+**Each lab's own horizon.** A row's restricted time is ``min(T, h)`` with ``h`` the smallest last
+observation of that lab in that network (same seed, trial and other axes) over every topology and
+condition of the table (:func:`restricted_times`); unreached rows count ``h``. Every run of the
+lab is followed up to ``h``, so ``min(T, h)`` is observed for all of them and any two rows of the
+lab compare over the same span, as a run's per-lab tau does (:mod:`labnet.runs.reports.survival`).
+A fast lab counts up to its own 40 observations instead of the slowest lab's 14.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from labnet.runs.reports.analysis import bootstrap_mean_ci
+from labnet.runs.reports.analysis import MIN_PAIRS_FOR_VERDICT, bootstrap_mean_ci
 from labnet.runs.reports.plots import ordered_conditions
 from labnet.runs.reports.survival import cluster_bootstrap_mean_ci
 
-TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "tau", "rmst", "rmst_ci_low",
+ROW_COLUMNS = frozenset({"point", "topology", "condition", "lab", "property", "goal", "threshold",
+                         "n_obs_to_threshold", "reached", "n_obs_total", "run_dir"})
+"""Columns of the tidy table that describe a row, not the network it belongs to."""
+
+TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "tau_min", "tau_max", "rmst",
+                          "rmst_ci_low",
                           "rmst_ci_high", "n_clusters", "diff_vs_isolated", "diff_ci_low", "diff_ci_high", "verdict",
                           "mean", "median", "ci_low", "ci_high")
 """Columns of :func:`topology_comparison_table`."""
@@ -36,10 +48,22 @@ def check_topology_table(table: pd.DataFrame, metric: str = "n_obs_to_threshold"
     return table
 
 
-def _restricted(table: pd.DataFrame, metric: str, tau: float) -> np.ndarray:
-    """min(time to threshold, tau) per row; unreached rows count tau (all are followed up to tau)."""
-    time = np.where(table["reached"].astype(bool), table[metric].to_numpy(float), np.inf)
-    return np.minimum(time, tau)
+def network_keys(table: pd.DataFrame) -> list[str]:
+    """The columns naming a network: every column of the tidy table but the per-row ones (seed,
+    n_labs, other sweep axes, trial)."""
+    return [c for c in table.columns if c not in ROW_COLUMNS]
+
+
+def horizons(table: pd.DataFrame) -> pd.Series:
+    """Per row ``h``: the smallest ``n_obs_total`` of that (network, lab) over the table's rows."""
+    pair = [*network_keys(table), "lab"]
+    return table.groupby(pair, dropna=False)["n_obs_total"].transform("min").astype(float)
+
+
+def restricted_times(table: pd.DataFrame, metric: str = "n_obs_to_threshold") -> pd.Series:
+    """Per row ``min(T, h)`` (module docstring), unreached rows counting ``h`` (:func:`horizons`)."""
+    time = table[metric].where(table["reached"].astype(bool), np.inf).astype(float)
+    return np.minimum(time, horizons(table)).rename("restricted")
 
 
 def _clusters(table: pd.DataFrame) -> pd.Series:
@@ -68,13 +92,13 @@ def topology_comparison_table(
 
     Returns:
         Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows (labs x trials), ``n_reached`` of them
-        reached, ``reached_share``; the headline ``rmst`` = mean over rows of min(time, tau),
-        unreached rows counting tau (the Kaplan-Meier RMST, as no run is censored before tau =
-        the smallest ``n_obs_total`` of the table, the same tau for every topology), with a 95 %
-        cluster-bootstrap CI resampling whole trials (``n_clusters`` = (point, trial) units);
+        reached, ``reached_share``; ``tau_min`` / ``tau_max``: the smallest and largest horizon
+        ``h`` of its rows; the headline ``rmst`` = mean over rows of min(time, h), unreached rows
+        counting their lab's horizon (module docstring), with a 95 % cluster-bootstrap CI resampling whole trials (``n_clusters`` = (point, trial) units);
         on networked rows ``diff_vs_isolated`` = RMST networked - isolated over the rows paired by
         (point, trial, lab), its paired cluster-bootstrap CI and ``verdict`` ("networked faster",
-        "isolated faster", "undecided" when the CI includes 0); then, for comparison, ``mean``,
+        "isolated faster", "undecided" when the CI includes 0, "undecided (N < 6 networks)" when
+        fewer than 6 (point, trial) clusters make the bootstrap); then, for comparison, ``mean``,
         ``median``, ``ci_low``, ``ci_high`` over the reached rows only (NaN when none).
         Topologies in order of appearance, conditions networked, isolated, random, then others.
 
@@ -83,7 +107,8 @@ def topology_comparison_table(
     """
     table = check_topology_table(table, metric)
     has_total = "n_obs_total" in table.columns and len(table) > 0
-    tau = float(table["n_obs_total"].min()) if has_total else float("nan")
+    if has_total:
+        table = table.assign(_horizon=horizons(table), _restricted=restricted_times(table, metric))
     rows = []
     conditions = ordered_conditions(list(table["condition"].astype(str)))
     for topology in dict.fromkeys(table["topology"].astype(str)):
@@ -96,26 +121,28 @@ def topology_comparison_table(
             values = values[np.isfinite(values)]
             low, high = bootstrap_mean_ci(values, seed=seed, n_resamples=n_resamples, confidence=confidence)
             row = {"topology": topology, "condition": condition, "n": int(len(group)), "n_reached": int(values.size),
-                   "reached_share": values.size / len(group), "tau": tau, "rmst": np.nan, "rmst_ci_low": np.nan,
+                   "reached_share": values.size / len(group),
+                   "tau_min": float(group["_horizon"].min()) if has_total else np.nan,
+                   "tau_max": float(group["_horizon"].max()) if has_total else np.nan, "rmst": np.nan, "rmst_ci_low": np.nan,
                    "rmst_ci_high": np.nan, "n_clusters": np.nan, "diff_vs_isolated": np.nan, "diff_ci_low": np.nan,
                    "diff_ci_high": np.nan, "verdict": "",
                    "mean": float(values.mean()) if values.size else float("nan"),
                    "median": float(np.median(values)) if values.size else float("nan"),
                    "ci_low": low, "ci_high": high}
             if has_total:
-                restricted = _restricted(group, metric, tau)
+                restricted = group["_restricted"].to_numpy(float)
                 clusters = _clusters(group).to_numpy()
                 row["rmst"] = float(restricted.mean())
                 row["rmst_ci_low"], row["rmst_ci_high"] = cluster_bootstrap_mean_ci(restricted, clusters, seed, n_resamples,
                                                                              confidence)
                 row["n_clusters"] = int(np.unique(clusters).size)
                 if condition == "networked":
-                    row.update(_paired_vs_isolated(of_topology, metric, tau, seed, n_resamples, confidence))
+                    row.update(_paired_vs_isolated(of_topology, seed, n_resamples, confidence))
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TOPOLOGY_TABLE_COLUMNS))
 
 
-def _paired_vs_isolated(of_topology: pd.DataFrame, metric: str, tau: float, seed: int, n_resamples: int,
+def _paired_vs_isolated(of_topology: pd.DataFrame, seed: int, n_resamples: int,
                         confidence: float) -> dict[str, object]:
     keys = [c for c in ("point", "trial", "lab") if c in of_topology.columns]
     by_condition = {c: g.set_index(keys) for c, g in of_topology.groupby(of_topology["condition"].astype(str))}
@@ -126,7 +153,10 @@ def _paired_vs_isolated(of_topology: pd.DataFrame, metric: str, tau: float, seed
     if common.empty:
         return {}
     net, iso = networked.loc[common].reset_index(), isolated.loc[common].reset_index()
-    d = _restricted(net, metric, tau) - _restricted(iso, metric, tau)
-    low, high = cluster_bootstrap_mean_ci(d, _clusters(net).to_numpy(), seed, n_resamples, confidence)
+    d = net["_restricted"].to_numpy(float) - iso["_restricted"].to_numpy(float)
+    clusters = _clusters(net).to_numpy()
+    low, high = cluster_bootstrap_mean_ci(d, clusters, seed, n_resamples, confidence)
     verdict = "undecided" if low <= 0 <= high else ("networked faster" if high < 0 else "isolated faster")
+    if np.unique(clusters).size < MIN_PAIRS_FOR_VERDICT:  # a bootstrap over so few networks is no interval
+        verdict = f"undecided (N < {MIN_PAIRS_FOR_VERDICT} networks)"
     return {"diff_vs_isolated": float(d.mean()), "diff_ci_low": low, "diff_ci_high": high, "verdict": verdict}
