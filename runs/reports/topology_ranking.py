@@ -77,10 +77,12 @@ class TopologyRanking:
             f"{1 - self.alpha / max(len(self.pairs), 1):.4f}; all hold jointly with >= {1 - self.alpha:.0%}). "
             f"Friedman test of all topologies equal: p = {self.friedman_p:.3g} (N = {s} networks). "
             f"`detectable_80`: the difference these {s} networks detect with 80 % power; `networks_needed`: "
-            f"networks for a difference of {self.effect:g} observations.",
+            f"networks a fixed-size study needs to detect a difference of {self.effect:g} observations (80 % power, "
+            f"same level).",
             "",
         ]
-        header = "| A | B | A - B [simultaneous CI] | verdict | detectable (80 %) | networks for ±{:g} |".format(self.effect)
+        header = ("| A | B | A - B [simultaneous CI] | verdict | detectable with 80 % power | networks to detect "
+                  f"{self.effect:g} |")
         lines += [header, "|---|---|---|---|--:|--:|"]
         for row in self.pairs.itertuples():
             lines.append(f"| {row.topology_a} | {row.topology_b} | {row.difference:+.2f} [{row.ci_low:+.2f}, "
