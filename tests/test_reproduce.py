@@ -78,6 +78,12 @@ def test_results_markdown_says_how_the_run_was_made(smoke_run):
     assert "include the 10" in text and "initial random points" in text
     assert "epochs = 3" in text  # a learner that differs from the paper's is flagged
     assert "| paper |" in text and "19.5" in text and "24.9" in text
+    # the verdict per lab against the paper's networked - isolated difference (2 trials: undecided
+    # or a verdict from a fixed-N interval; the table names it)
+    assert "## Verdict against the paper" in text
+    verdicts = pd.read_csv(smoke_run / "paper_verdicts.csv")
+    assert list(verdicts["lab"]) == ["M", "Tc", "Sp"] and (verdicts["n_pairs"] == 2).all()
+    assert verdicts["paper_difference"].tolist() == pytest.approx([19.5 - 20.2, 27.4 - 31.8, 17.4 - 24.9])
 
 
 def test_transfer_counts_split_the_networked_selections_by_phase(smoke_run):

@@ -176,3 +176,4 @@ def test_the_comparison_counts_each_lab_to_its_own_horizon_and_needs_six_network
     many = pd.concat([many, many.assign(condition="isolated", n_obs_to_threshold=np.nan, reached=False)])
     assert topology_comparison_table(many).set_index(["topology", "condition"]).loc[
         ("ring", "networked"), "verdict"] == "networked faster"
+

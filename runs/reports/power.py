@@ -3,10 +3,10 @@
 For each lab and named comparison (networked minus each baseline) the run gives the per-trial
 paired differences of the restricted time to threshold, d_i = min(T_a,i, tau) - min(T_b,i, tau)
 (observations; :func:`labnet.runs.reports.analysis.paired_restricted_times`). Their standard
-deviation sd_d is the spread a paired study faces; a two-sided paired test at level alpha detects
-a mean difference ``effect`` with probability ``power`` given
-n = ((z_{1-alpha/2} + z_power) sd_d / effect)^2 + z_{1-alpha/2}^2 / 2 pairs
-(:func:`labnet.runs.reports.survival.pairs_needed`). Without ``--effect`` the run's own observed
+deviation sd_d is the spread a paired study faces; a two-sided paired t-test at level alpha
+detects a mean difference ``effect`` with probability ``power`` given the fewest n pairs whose
+noncentral-t power reaches it (:func:`labnet.runs.reports.survival.pairs_needed`). Without
+``--effect`` the run's own observed
 difference is used (and the paper's, for a paper reproduction, where it reports one).
 """
 from __future__ import annotations
@@ -87,8 +87,8 @@ def format_power(table: pd.DataFrame, alpha: float = 0.05, power: float = 0.8) -
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"(RMST differences in observations up to tau; two-sided paired test at alpha = {alpha:g}, normal "
-                 "approximation with a t correction; trials = pairs = trials per condition)")
+    lines.append(f"(RMST differences in observations up to tau; two-sided paired t-test at alpha = {alpha:g}, "
+                 "power from the noncentral t; trials = pairs = trials per condition)")
     return "\n".join(lines)
 
 

@@ -42,6 +42,8 @@ from labnet.runs.reports import paper1
 from labnet.runs.reports.analysis import BUDGETS, compare_conditions, observations_to_threshold, summarize
 from labnet.runs.config.build import build_space, thresholds_for
 from labnet.runs.execution.runner import KM_PNG, SCENARIO_FILE, STEPS_FILE, run_scenario, with_execution
+from labnet.runs.execution.until_decided import SEQUENTIAL_CSV
+from labnet.runs.reports.paper_verdict import VERDICTS_CSV, verdicts_markdown, write_paper_verdicts
 from labnet.runs.reports.plots import plot_time_to_threshold
 from labnet.runs.config.scenario import Scenario, load_builtin, resolve, validate_scenario
 from labnet.runs.reports.catalog import STUDIES
@@ -247,8 +249,14 @@ def draw_run(run_dir: str | Path, data: str | Path | None = None, only_results: 
     results = results_table(run.steps, scenario, thresholds, study)
     files[RESULTS_CSV] = run.path / RESULTS_CSV
     results.to_csv(files[RESULTS_CSV], index=False)
+    sequential = run.path / SEQUENTIAL_CSV
+    verdicts = write_paper_verdicts(run.path, observations_to_threshold(run.steps, thresholds, scenario.goals),
+                                    pd.read_csv(sequential) if sequential.is_file() else None)
+    if not verdicts.empty:
+        files[VERDICTS_CSV] = run.path / VERDICTS_CSV
     files[RESULTS_MD] = run.path / RESULTS_MD
-    files[RESULTS_MD].write_text(results_markdown(results, run, scenario, space, thresholds, study, units),
+    files[RESULTS_MD].write_text(results_markdown(results, run, scenario, space, thresholds, study, units)
+                                 + ("\n" + verdicts_markdown(verdicts) if not verdicts.empty else ""),
                                  encoding="utf-8")
     if only_results:
         return files
