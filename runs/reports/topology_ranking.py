@@ -41,7 +41,7 @@ from scipy.stats import friedmanchisquare
 from labnet.runs.reports.survival import detectable_difference, pairs_needed, paired_t_interval
 from labnet.runs.reports.topology_comparison import check_topology_table, network_keys, restricted_times
 
-RANKING_COLUMNS = ("topology_a", "topology_b", "networks", "labs", "rmst_a", "rmst_b", "difference", "sd",
+RANKING_COLUMNS = ("topology_a", "topology_b", "networks", "lab_runs", "rmst_a", "rmst_b", "difference", "sd",
                    "alpha_pair", "ci_low", "ci_high", "half_width", "verdict", "detectable_80", "networks_needed")
 """Columns of :attr:`TopologyRanking.pairs`."""
 
@@ -142,12 +142,12 @@ def rank_topologies(
         raise ValueError(f"topology ranking: needs at least 2 topologies, got {topologies}")
     n_pairs = len(topologies) * (len(topologies) - 1) // 2
     alpha_pair = alpha / n_pairs
-    labs = int(table[table["condition"].astype(str) == condition].groupby("topology")["lab"].size().min())
+    lab_runs = int(table[table["condition"].astype(str) == condition].groupby("topology")["lab"].size().min())
     rows = []
     for a, b in combinations(topologies, 2):
         interval = paired_t_interval((wide[a] - wide[b]).to_numpy(), alpha_pair)
         detectable = detectable_difference(interval.n, interval.sd, alpha_pair, power)
-        rows.append({"topology_a": a, "topology_b": b, "networks": interval.n, "labs": labs,
+        rows.append({"topology_a": a, "topology_b": b, "networks": interval.n, "lab_runs": lab_runs,
                      "rmst_a": float(wide[a].mean()), "rmst_b": float(wide[b].mean()),
                      "difference": interval.difference, "sd": interval.sd, "alpha_pair": alpha_pair,
                      "ci_low": interval.ci_low, "ci_high": interval.ci_high, "half_width": interval.half_width,
