@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from labnet.runs.reports.analysis import paired_restricted_times
-from labnet.runs.reports.survival import pairs_needed, paired_t_interval, power_at
+from labnet.runs.reports.survival import PairedTInterval, pairs_needed, paired_t_interval, power_at
 
 VERDICTS_CSV = "paper_verdicts.csv"
 VERDICT_COLUMNS = ("lab", "comparison", "n_pairs", "tau", "difference", "ci_low", "ci_high", "level", "interval_from",
@@ -63,25 +63,25 @@ def paper_verdicts(obs: pd.DataFrame, paper_effects: dict[tuple[str, str], float
             level_alpha, source = alpha, "fixed N"
         interval = paired_t_interval(d, level_alpha)
         effect = float(paper_effects[(lab, comparison)])
+        power = power_at(interval.n, effect, interval.sd, level_alpha)
         rows.append({"lab": lab, "comparison": comparison, "n_pairs": interval.n, "tau": float(group["tau"].iloc[0]),
                      "difference": interval.difference, "ci_low": interval.ci_low, "ci_high": interval.ci_high,
                      "level": 1 - level_alpha, "interval_from": source, "paper_difference": effect,
-                     "sd_paired": interval.sd, "power_vs_paper": power_at(interval.n, effect, interval.sd, level_alpha),
+                     "sd_paired": interval.sd, "power_vs_paper": power,
                      "trials_needed_80": pairs_needed(effect, interval.sd, 0.05, 0.8),
-                     "verdict": _verdict(interval.ci_low, interval.ci_high, effect, interval.n,
-                                         power_at(interval.n, effect, interval.sd, level_alpha))})
+                     "verdict": _verdict(interval, effect, power)})
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
 
 
-def _verdict(low: float, high: float, effect: float, n: int, power: float) -> str:
-    inside = low <= effect <= high
-    if low > 0 or high < 0:
-        if (high < 0) == (effect < 0):
+def _verdict(interval: PairedTInterval, effect: float, power: float) -> str:
+    inside = interval.ci_low <= effect <= interval.ci_high
+    if interval.excludes_zero:
+        if (interval.ci_high < 0) == (effect < 0):
             return "reproduced" + ("" if inside else "; the paper's size lies outside the interval")
         return "contradicted (the other condition is faster)"
     if not inside:
         return "contradicted (the paper's difference lies outside the interval)"
-    return f"undecided at {n} trials (power {power:.0%} against the paper's difference)"
+    return f"undecided at {interval.n} trials (power {power:.0%} against the paper's difference)"
 
 
 def verdicts_markdown(table: pd.DataFrame) -> str:

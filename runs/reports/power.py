@@ -6,8 +6,8 @@ paired differences of the restricted time to threshold, d_i = min(T_a,i, tau) - 
 deviation sd_d is the spread a paired study faces; a two-sided paired t-test at level alpha
 detects a mean difference ``effect`` with probability ``power`` given the fewest n pairs whose
 noncentral-t power reaches it (:func:`labnet.runs.reports.survival.pairs_needed`). Without
-``--effect`` the run's own observed
-difference is used (and the paper's, for a paper reproduction, where it reports one).
+``--effect`` the run's own observed difference is used (and the paper's, for a paper
+reproduction, where it reports one).
 """
 from __future__ import annotations
 

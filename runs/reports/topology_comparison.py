@@ -24,9 +24,8 @@ ROW_COLUMNS = frozenset({"point", "topology", "condition", "lab", "property", "g
 """Columns of the tidy table that describe a row, not the network it belongs to."""
 
 TOPOLOGY_TABLE_COLUMNS = ("topology", "condition", "n", "n_reached", "reached_share", "tau_min", "tau_max", "rmst",
-                          "rmst_ci_low",
-                          "rmst_ci_high", "n_clusters", "diff_vs_isolated", "diff_ci_low", "diff_ci_high", "verdict",
-                          "mean", "median", "ci_low", "ci_high")
+                          "rmst_ci_low", "rmst_ci_high", "n_clusters", "diff_vs_isolated", "diff_ci_low",
+                          "diff_ci_high", "verdict", "mean", "median", "ci_low", "ci_high")
 """Columns of :func:`topology_comparison_table`."""
 
 
@@ -94,7 +93,8 @@ def topology_comparison_table(
         Columns :data:`TOPOLOGY_TABLE_COLUMNS`: ``n`` rows (labs x trials), ``n_reached`` of them
         reached, ``reached_share``; ``tau_min`` / ``tau_max``: the smallest and largest horizon
         ``h`` of its rows; the headline ``rmst`` = mean over rows of min(time, h), unreached rows
-        counting their lab's horizon (module docstring), with a 95 % cluster-bootstrap CI resampling whole trials (``n_clusters`` = (point, trial) units);
+        counting their lab's horizon (module docstring), with a 95 % cluster-bootstrap CI
+        resampling whole trials (``n_clusters`` = (point, trial) units);
         on networked rows ``diff_vs_isolated`` = RMST networked - isolated over the rows paired by
         (point, trial, lab), its paired cluster-bootstrap CI and ``verdict`` ("networked faster",
         "isolated faster", "undecided" when the CI includes 0, "undecided (N < 6 networks)" when
