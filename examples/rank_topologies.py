@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from labnet.runs.execution.sweep import RANKING_MD, write_topology_comparison
+from labnet.runs.execution.sweep import write_topology_comparison
 
 
 def main() -> None:
@@ -24,8 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     table = pd.read_csv(args.table, keep_default_na=False, na_values={"n_obs_to_threshold": [""]})
     table["reached"] = table["reached"].astype(str).str.lower() == "true"
-    written = write_topology_comparison(table, args.table.parent, precision=args.precision)
-    print((args.table.parent / RANKING_MD).read_text(encoding="utf-8"))
+    written, ranking = write_topology_comparison(table, args.table.parent, precision=args.precision)
+    print(ranking.text() if ranking is not None else "fewer than two networked topologies: nothing to rank")
     print("written:", ", ".join(p.name for p in written))
 
 

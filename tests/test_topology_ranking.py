@@ -130,6 +130,10 @@ def test_a_sweep_ranked_until_decided_extends_every_point_and_resumes(tmp_path, 
         assert plan["history"][-1]["networks"] == 4
     report = (whole / "topology_ranking.md").read_text()
     assert "## Stopping rule" in report and f"Status: {plan['status']}" in report
+    # the files and the printed verdict are the final look's, at that look's level (not 95 %)
+    final_look = plan["history"][-1]
+    assert f"this look's level {1 - final_look['alpha_k']:.4f}" in report
+    assert f"topologies ranked (topology_ranking.md): {final_look['verdict']}" in out
     assert (whole / "topology_ranking.png").read_bytes().startswith(b"\x89PNG")
     # killed after the plan named the next look and before any point was extended: the same call
     # continues it, to the same table as the uninterrupted study
@@ -139,7 +143,9 @@ def test_a_sweep_ranked_until_decided_extends_every_point_and_resumes(tmp_path, 
     saved.target_trials = 2
     saved.save(first.sweep_dir, UNTIL_RANKED_FILE)
     resumed = sweep_until_ranked(sweep_file, tmp_path / "killed", rule, progress=False)
-    assert Plan.read(resumed.sweep_dir, UNTIL_RANKED_FILE).status in ("decided", "max_trials")
+    resumed_plan = Plan.read(resumed.sweep_dir, UNTIL_RANKED_FILE)
+    assert resumed_plan.status in ("decided", "max_trials")
+    assert resumed.ranking is not None and resumed.ranking.alpha == pytest.approx(resumed_plan.history[-1]["alpha_k"])
     columns = [c for c in results.columns if c != "run_dir"]
     again = pd.read_csv(resumed.sweep_dir / "sweep_results.csv")
     assert (again.groupby("point")["trial"].nunique() == 2).all()

@@ -248,10 +248,8 @@ def _sweep(args: argparse.Namespace) -> int:
     print("(rmst: restricted mean observations to threshold, each lab up to its own horizon tau (tau_min..tau_max), "
           "unreached runs counted as their tau; mean_obs: over the runs that reached it; initial points included; "
           "CIs in topology_comparison.csv)")
-    ranking = result.sweep_dir / RANKING_MD
-    if ranking.is_file():
-        verdict = next((line for line in ranking.read_text(encoding="utf-8").splitlines() if "Verdict" in line), "")
-        print(f"topologies ranked ({RANKING_MD}): {verdict.strip('*').removeprefix('Verdict: ')}")
+    if result.ranking is not None:
+        print(f"topologies ranked ({RANKING_MD}): {result.ranking.verdict}")
     print()
     print(f"sweep directory: {result.sweep_dir}")
     for path in (result.results_parquet_path, result.results_csv_path, result.points_csv_path, *result.extra_files):

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 import yaml
@@ -43,6 +43,9 @@ from labnet.runs.execution.sweep_backends import (
     resolve_workers,
 )
 from labnet.runs.config.sweep_spec import Sweep, SweepPoint, SweepSpec, load_sweep, set_field
+
+if TYPE_CHECKING:
+    from labnet.runs.reports.topology_ranking import TopologyRanking
 
 __all__ = ["Sweep", "SweepError", "SweepPoint", "SweepResult", "SweepSpec", "load_sweep", "run_sweep", "set_field",
            "summary_by_point", "tidy_results"]
@@ -75,7 +78,10 @@ class SweepResult:
         points: one row per point (``sweep_points.csv``).
         skipped: ids of points finished by an earlier run of the sweep (not run again).
         failed: point id -> error text of the points that failed in this run.
-        extra_files: files written by :mod:`labnet.runs.reports.graph` (topology comparison), if available.
+        extra_files: files written by :func:`write_topology_comparison` (topology comparison and ranking),
+            if available.
+        ranking: the networked topologies ranked (:func:`labnet.runs.reports.topology_ranking.rank_topologies`),
+            or None when the sweep has fewer than two networked topologies.
     """
 
     sweep_dir: Path
@@ -87,6 +93,7 @@ class SweepResult:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     extra_files: list[Path] = field(default_factory=list)
+    ranking: TopologyRanking | None = None
 
 
 def run_sweep(
@@ -174,9 +181,9 @@ def run_sweep(
     results.to_parquet(paths[RESULTS_PARQUET], index=False)
     results.to_csv(paths[RESULTS_CSV], index=False)
     try:
-        extra = write_topology_comparison(results, sweep_dir)
+        extra, ranking = write_topology_comparison(results, sweep_dir)
     except ValueError as exc:  # e.g. no condition the comparison draws; the tables above are written
-        extra = []
+        extra, ranking = [], None
         say(f"  topology comparison not drawn: {exc}")
     failed = {pid: str(o.error) for pid, o in outcomes.items() if o.status == "failed"}
     return SweepResult(
@@ -189,6 +196,7 @@ def run_sweep(
         skipped=sorted(pid for pid, info in finished.items() if info.get("resumed")),
         failed=failed,
         extra_files=extra,
+        ranking=ranking,
     )
 
 
@@ -338,16 +346,18 @@ def tidy_results(sweep: Sweep, sweep_dir: str | Path, finished: Mapping[str, Map
 
 
 def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path, alpha: float = 0.05,
-                              precision: float | None = None, note: str = "") -> list[Path]:
+                              precision: float | None = None, note: str = ""
+                              ) -> tuple[list[Path], TopologyRanking | None]:
     """Draw and tabulate the topology comparison (:mod:`labnet.runs.reports.topology_comparison`) and,
     with two or more networked topologies, their ranking (:mod:`labnet.runs.reports.topology_ranking`,
     at joint level ``1 - alpha``, ``precision`` observations; ``note`` is added to its report).
 
     Returns the files written (``topology_comparison.png`` / ``.csv``, ``topology_ranking.png`` /
-    ``.csv`` / ``.md``), or an empty list when the table is empty.
+    ``.csv`` / ``.md``; none when the table is empty) and the ranking (None below two networked
+    topologies).
     """
     if table.empty:
-        return []
+        return [], None
     from labnet.runs.reports.graph_plots import plot_topology_comparison, plot_topology_ranking
     from labnet.runs.reports.topology_comparison import topology_comparison_table
     from labnet.runs.reports.topology_ranking import rank_topologies
@@ -358,6 +368,7 @@ def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path, alpha:
     topology_comparison_table(table).to_csv(csv, index=False)
     written = [png, csv]
     networked = table[table["condition"].astype(str) == "networked"]
+    ranking = None
     if "n_obs_total" in table.columns and networked["topology"].nunique() >= 2:
         ranking = rank_topologies(table, alpha=alpha, precision=precision)
         paths = [sweep_dir / name for name in (RANKING_PNG, RANKING_CSV, RANKING_MD)]
@@ -366,7 +377,7 @@ def write_topology_comparison(table: pd.DataFrame, sweep_dir: str | Path, alpha:
         paths[2].write_text("# Topologies ranked\n\n" + ranking.text() + (f"\n{note}\n" if note else ""),
                             encoding="utf-8")
         written += paths
-    return written
+    return written, ranking
 
 
 def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

@@ -22,8 +22,9 @@ every pair is decided, by sign or by ``--precision``, or until the planned maxim
 - Points extend in parallel on the serial or processes backend (not Ray: the point directories
   must be on this machine).
 
-Writes beside the sweep's tables: ``until_ranked.json`` (plan, history, status) and the final
-look's ``topology_ranking.*`` at that look's level, with the stopping rule in ``topology_ranking.md``.
+Writes beside the sweep's tables: ``until_ranked.json`` (plan, history, status) and, at every look,
+that look's ``topology_ranking.*`` at that look's level, with the stopping rule and the looks so far
+in ``topology_ranking.md`` (the final look's stay).
 """
 from __future__ import annotations
 
@@ -80,8 +81,13 @@ def sweep_until_ranked(sweep: Sweep | str | Path, out: str | Path, rule: Stoppin
         plan.history = [h for h in (plan.history or []) if h["trials"] != n] + [
             {"trials": n, "look": k + 1, "alpha_k": plan.alphas[k], "networks": len(ranking.network_rmst),
              "decided": decided, "comparisons": len(ranking.pairs), "verdict": ranking.verdict}]
-        if decided == len(ranking.pairs) or k + 1 >= len(plan.looks):
+        final = decided == len(ranking.pairs) or k + 1 >= len(plan.looks)
+        if final:
             plan.status = "decided" if decided == len(ranking.pairs) else "max_trials"
+        # this look's files at this look's level (run_sweep wrote them at 95 %), before the plan moves on
+        extra, _ = write_topology_comparison(result.results, sweep_dir, alpha=plan.alphas[k],
+                                             precision=plan.rule.precision, note=stopping_text(plan, ranking, k))
+        if final:
             plan.save(sweep_dir, UNTIL_RANKED_FILE)
             break
         plan.target_trials = plan.looks[k + 1]
@@ -90,9 +96,7 @@ def sweep_until_ranked(sweep: Sweep | str | Path, out: str | Path, rule: Stoppin
             print(f"labnet: look {k + 1}/{len(plan.looks)} at {len(ranking.network_rmst)} networks: {decided}/"
                   f"{len(ranking.pairs)} pairs decided; adding trials up to {plan.target_trials} per point",
                   file=sys.stderr)
-    extra = write_topology_comparison(result.results, sweep_dir, alpha=plan.alphas[k], precision=plan.rule.precision,
-                                      note=stopping_text(plan, ranking))
-    return replace(result, extra_files=extra)
+    return replace(result, extra_files=extra, ranking=ranking)
 
 
 def _refuse_failures(result: SweepResult) -> None:
@@ -122,13 +126,13 @@ def _extend_points(sweep: Sweep, out: str | Path, result: SweepResult, trials: i
     return run_sweep(sweep, out, progress=False, **sweep_options)
 
 
-def stopping_text(plan: Plan, ranking: TopologyRanking) -> str:
-    """The stopping rule and the looks taken, for ``topology_ranking.md``."""
+def stopping_text(plan: Plan, ranking: TopologyRanking, look: int) -> str:
+    """The stopping rule and the looks taken up to look index ``look``, for ``topology_ranking.md``."""
     rule = plan.rule
     looks = ", ".join(f"{h['trials']} ({h['networks']} networks)" for h in plan.history or [])
     precision = f"; precision +-{rule.precision:g} observations" if rule.precision is not None else ""
     return (f"## Stopping rule\n\nUntil decided: group-sequential, Lan-DeMets {rule.spending} alpha spending "
             f"(alpha = {rule.alpha:g}) over the planned looks at {', '.join(map(str, plan.looks))} trials per point"
-            f"{precision}; this look's level {1 - plan.alphas[plan.looks.index(plan.target_trials)]:.4f} "
+            f"{precision}; this look's level {1 - plan.alphas[look]:.4f} "
             f"(split over {len(ranking.pairs)} pairs). Looks taken (trials per point): {looks}. "
             f"Status: {plan.status}.")
