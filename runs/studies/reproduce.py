@@ -438,7 +438,9 @@ def _until_decided_line(run: RunDirectory) -> str:
     if path.is_file():
         plan = json.loads(path.read_text(encoding="utf-8"))
         line += (f"; status **{plan.get('status')}** at {plan.get('target_trials')} trials; the sequential "
-                 "intervals are in [until_decided.md](until_decided.md)")
+                 "intervals are in [until_decided.md](until_decided.md). The study's decisions are those intervals "
+                 "(each look's level, see \"Verdict against the paper\" below); the 95 % bootstrap intervals of the "
+                 "tables that follow describe the data and do not keep the coverage over looks")
     return line
 
 
