@@ -437,7 +437,7 @@ class BayesianOptimizationLab(ExplorationLab):
         unmeasured = ~self.measured
         truth_std = plan.standardization.apply(self._truth)
         generalization = float(np.mean((mu[unmeasured] - truth_std[unmeasured]) ** 2))
-        index = argmax_unmeasured(self.acquisition(mu, sigma), self.measured)
+        index = argmax_unmeasured(self.acquisition(mu, sigma), self.measured, self.space.first_twin)
         decision = Decision(
             bpm_source=best.candidate.source, bpm_kind=best.candidate.kind, bpm_validation_loss=best.validation_loss,
             n_candidates=len(evaluated), candidate_losses={e.candidate.label: e.validation_loss for e in evaluated},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -106,6 +107,22 @@ class MaterialSpace:
             f"MaterialSpace(name={self.name!r}, n_candidates={len(self)}, "
             f"n_descriptors={self.n_descriptors}, properties={list(self.property_names)})"
         )
+
+    @cached_property
+    def first_twin(self) -> np.ndarray:
+        """For every candidate, the index of the first candidate with the same descriptor row: int [N], read-only.
+
+        ``first_twin[i] == i`` for a candidate whose descriptors are unique. Candidates with
+        identical descriptors ("twins"; the B2 file holds 102 pairs) are indistinguishable to
+        every model, yet a BLAS gives them predictions that differ in the last bit depending on
+        where their rows sit in a block, which differs between CPUs. Scores are read through this
+        map so that twins score identically and the acquisition takes the first unmeasured twin
+        on every machine (docs/algorithm.md, "One action of a BO lab").
+        """
+        _, first, inverse = np.unique(self.descriptors, axis=0, return_index=True, return_inverse=True)
+        out = first[inverse.reshape(-1)].astype(np.int64)
+        out.setflags(write=False)
+        return out
 
     @property
     def n_descriptors(self) -> int:

@@ -29,11 +29,17 @@ class UpperConfidenceBound:
         return sign * np.asarray(mu, np.float64) + self.alpha * np.asarray(sigma, np.float64)
 
 
-def argmax_unmeasured(scores: np.ndarray, measured: np.ndarray) -> int:
+def argmax_unmeasured(scores: np.ndarray, measured: np.ndarray, first_twin: np.ndarray | None = None) -> int:
     """Index of the best-scoring candidate not yet measured (first one on ties).
 
-    scores: [N]; measured: bool [N]. Raises ValueError when every candidate is measured.
+    scores: [N]; measured: bool [N]; first_twin: None or int [N]
+    (:attr:`labnet.environment.MaterialSpace.first_twin`): every candidate then takes its first
+    twin's score, so that candidates with identical descriptors tie exactly and the first
+    unmeasured one wins whatever rounding their own scores carry. Raises ValueError when every
+    candidate is measured.
     """
+    if first_twin is not None:
+        scores = np.asarray(scores)[first_twin]
     masked = np.where(measured, -np.inf, scores)
     if not np.isfinite(masked).any() and measured.all():
         raise ValueError("every candidate has been measured: nothing left to acquire")

@@ -32,6 +32,9 @@ def test_b2_loads_full_dataset_quickly(b2_path: Path) -> None:
     assert set(space.property_names) == {"M", "Sp", "Tc", "gap", "electronic", "lattice_constant"}
     assert space.values("M").dtype == np.float64
     assert len(set(space.ids)) == len(space)
+    twins = np.flatnonzero(space.first_twin != np.arange(len(space)))  # the second of each identical pair
+    assert len(twins) == 102 and (space.first_twin[twins] < twins).all()
+    np.testing.assert_array_equal(space.descriptors[twins], space.descriptors[space.first_twin[twins]])
     assert space.ids[0].startswith("(") and ")" in space.ids[0]
 
 

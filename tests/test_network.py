@@ -128,6 +128,11 @@ def test_ucb_for_minimization_prefers_low_mean():
     assert argmax_unmeasured(UpperConfidenceBound(3.0, maximize=True)(mu, sigma), np.zeros(3, bool)) == 0
     assert argmax_unmeasured(UpperConfidenceBound(3.0, maximize=False)(mu, sigma), np.zeros(3, bool)) == 1
     assert argmax_unmeasured(np.array([5.0, 1.0, 0.0]), np.array([True, False, False])) == 1
+    # twins (candidates 1 and 3 share descriptors) score alike: the first unmeasured twin wins,
+    # whichever of them rounding favoured
+    twins = np.array([0, 1, 2, 1])
+    assert argmax_unmeasured(np.array([0.0, 2.0, 1.0, 2.0 + 1e-12]), np.zeros(4, bool), twins) == 1
+    assert argmax_unmeasured(np.array([0.0, 2.0, 1.0, 2.0 + 1e-12]), np.array([False, True, False, False]), twins) == 3
 
 
 def test_no_lab_measures_a_material_twice(space):
