@@ -358,11 +358,14 @@ def test_the_protocol_option_of_run_and_reproduce_overrides_the_scenarios():
 
     parser = build_parser()
     reproduce = parser.parse_args(["reproduce", "paper1", "--protocol", "authors_code"])
-    assert engine_options.protocol_override(reproduce) == {"protocol": "authors_code"}
-    assert engine_options.protocol_override(parser.parse_args(["reproduce", "paper1"])) == {}
+    assert engine_options.learner_overrides(reproduce) == {"protocol": "authors_code"}
+    assert engine_options.learner_overrides(parser.parse_args(["reproduce", "paper1"])) == {}
+    assert engine_options.learner_overrides(parser.parse_args(["reproduce", "paper1", "--engine", "numba", "--protocol",
+                                                               "paper_text"])) == {
+        "engine": "numba", "device": "auto", "protocol": "paper_text"}
     scenario = validate_scenario({"name": "t", "labs": {"count": 3, "property": "P0"}, "topology": {"kind": "complete"}})
     run = parser.parse_args(["run", "t", "--protocol", "authors_code"])
-    assert engine_options.with_protocol_option(scenario, run).learner.protocol == "authors_code"
-    assert engine_options.with_protocol_option(scenario, parser.parse_args(["run", "t"])) is scenario
+    assert engine_options.with_learner_options(scenario, run).learner.protocol == "authors_code"
+    assert engine_options.with_learner_options(scenario, parser.parse_args(["run", "t"])) is scenario
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "t", "--protocol", "keras"])

@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     scenario = resolve(
         scenario_from_argument(args.scenario), data=args.data, trials=args.trials, ticks=args.ticks, seed=args.seed
     )
-    scenario = engine_options.with_protocol_option(engine_options.with_engine_options(scenario, args), args)
+    scenario = engine_options.with_learner_options(scenario, args)
     scenario = engine_options.with_backend_options(scenario, args)
     result = statistics.run_scenario_or_until_decided(scenario, args)
     print(result.report.text())
@@ -155,7 +155,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     study_module(args.study)  # unknown or missing study: an error naming the available ones
     learner = {"epochs": args.epochs} if args.epochs is not None else None
-    learner = {**(learner or {}), **engine_options.learner_overrides(args), **engine_options.protocol_override(args)} or None
+    learner = {**(learner or {}), **engine_options.learner_overrides(args)} or None
     result = reproduce(
         args.study, data=args.data, trials=args.trials, ticks=args.ticks, out=args.out, learner=learner,
         progress=not args.no_progress, command=command_line(getattr(args, "argv", None) or sys.argv[1:]),

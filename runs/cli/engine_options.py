@@ -12,7 +12,8 @@ so the run directory's ``scenario.yaml`` records what trained (``auto`` is resol
 
 ``--protocol P`` (``run`` and ``reproduce``, :func:`add_protocol_option`) is the other learner
 override a command line makes: ``learner.protocol``, ``paper_text`` or ``authors_code``
-(docs/algorithm.md → The two protocols).
+(docs/algorithm.md → The two protocols). :func:`learner_overrides` and :func:`with_learner_options`
+apply all three, as a mapping (``reproduce``) or to a scenario (``run``).
 
 The tick backend (:func:`add_backend_options`, on ``run``, ``reproduce`` and ``resume``) overrides
 the scenario's ``execution`` section (:mod:`labnet.runs.config.execution`): ``--backend ray``
@@ -66,20 +67,6 @@ def add_protocol_option(parser: argparse.ArgumentParser) -> None:
         "weights, 2 outputs, one isolated ensemble, event order within a tick); overrides learner.protocol; "
         "default: the scenario's, paper_text",
     )
-
-
-def protocol_override(args: argparse.Namespace) -> dict[str, str]:
-    """``{"protocol": ...}`` when ``--protocol`` was given, else empty (a learner-override mapping)."""
-    protocol = getattr(args, "protocol", None)
-    return {} if protocol is None else {"protocol": protocol}
-
-
-def with_protocol_option(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
-    """``scenario`` with ``--protocol`` applied to its learner (unchanged without it)."""
-    override = protocol_override(args)
-    if not override or scenario.learner.protocol == override["protocol"]:
-        return scenario
-    return scenario.model_copy(update={"learner": dataclasses.replace(scenario.learner, **override)})
 
 
 def add_backend_options(parser: argparse.ArgumentParser, flag: str = "--backend") -> None:
@@ -180,16 +167,18 @@ def lockstep_of(args: argparse.Namespace) -> bool:
 
 
 def learner_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """``{"engine": ..., "device": ...}`` of the options given, for a learner-override mapping
-    (``reproduce``); a missing one is ``auto``. Empty when neither was given."""
+    """The learner fields the options given override, for a learner-override mapping (``reproduce``):
+    ``engine`` and ``device`` when either was given (a missing one is ``auto``), ``protocol`` when
+    ``--protocol`` was. Empty when none was given."""
     engine, device = getattr(args, "engine", None), getattr(args, "device", None)
-    if engine is None and device is None:
-        return {}
-    return {"engine": engine or "auto", "device": device or "auto"}
+    protocol = getattr(args, "protocol", None)
+    out = {} if engine is None and device is None else {"engine": engine or "auto", "device": device or "auto"}
+    return out if protocol is None else {**out, "protocol": protocol}
 
 
-def with_engine_options(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
-    """``scenario`` with ``--engine`` / ``--device`` applied to its learner (:func:`with_engine`).
+def with_learner_options(scenario: "Scenario", args: argparse.Namespace) -> "Scenario":
+    """``scenario`` with ``--engine`` / ``--device`` (:func:`with_engine`) and ``--protocol`` applied to its
+    learner; the same object when they change nothing.
 
     Raises:
         ScenarioError: ``learner.<field> = ...: expected ...`` for a combination that cannot run.
@@ -204,12 +193,15 @@ def with_engine_options(scenario: "Scenario", args: argparse.Namespace) -> "Scen
     except ValueError as exc:
         given = " ".join(f"--{name} {value}" for name, value in (("engine", engine), ("device", device)) if value)
         raise ScenarioError(f"{exc} (from {given})") from None
+    protocol = getattr(args, "protocol", None)
+    if protocol is not None and protocol != learner.protocol:
+        learner = dataclasses.replace(learner, protocol=protocol)
     return scenario if learner == scenario.learner else scenario.model_copy(update={"learner": learner})
 
 
 def sweep_with_engine_options(sweep: "Sweep", args: argparse.Namespace) -> "Sweep":
-    """``sweep`` with ``--engine`` / ``--device`` applied to every point's scenario."""
+    """``sweep`` with ``--engine`` / ``--device`` applied to every point's scenario (``sweep`` has no ``--protocol``)."""
     if not learner_overrides(args):
         return sweep
-    points = [dataclasses.replace(point, scenario=with_engine_options(point.scenario, args)) for point in sweep.points]
+    points = [dataclasses.replace(point, scenario=with_learner_options(point.scenario, args)) for point in sweep.points]
     return dataclasses.replace(sweep, points=points)

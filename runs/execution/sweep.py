@@ -403,7 +403,8 @@ def summary_by_point(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     keys = [a for a in axes if a != "topology"] + ["topology", "condition"]
     if table.empty:
         return pd.DataFrame(columns=[*keys, "runs", "reached", "tau_min", "tau_max", "rmst", "mean_obs"])
-    grouped = table.assign(_restricted=restricted_times(table), _horizon=horizons(table)).groupby(
+    horizon = horizons(table)
+    grouped = table.assign(_restricted=restricted_times(table, horizon=horizon), _horizon=horizon).groupby(
         keys, sort=False, dropna=False)
     return grouped.agg(
         runs=("reached", "size"),

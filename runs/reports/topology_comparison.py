@@ -59,10 +59,12 @@ def horizons(table: pd.DataFrame) -> pd.Series:
     return table.groupby(pair, dropna=False)["n_obs_total"].transform("min").astype(float)
 
 
-def restricted_times(table: pd.DataFrame, metric: str = "n_obs_to_threshold") -> pd.Series:
-    """Per row ``min(T, h)`` (module docstring), unreached rows counting ``h`` (:func:`horizons`)."""
+def restricted_times(table: pd.DataFrame, metric: str = "n_obs_to_threshold",
+                     horizon: pd.Series | None = None) -> pd.Series:
+    """Per row ``min(T, h)`` (module docstring), unreached rows counting ``h``: ``horizon`` when
+    given (the caller's :func:`horizons` of the same table), else computed here."""
     time = table[metric].where(table["reached"].astype(bool), np.inf).astype(float)
-    return np.minimum(time, horizons(table)).rename("restricted")
+    return np.minimum(time, horizons(table) if horizon is None else horizon).rename("restricted")
 
 
 def _clusters(table: pd.DataFrame) -> pd.Series:
@@ -108,7 +110,8 @@ def topology_comparison_table(
     table = check_topology_table(table, metric)
     has_total = "n_obs_total" in table.columns and len(table) > 0
     if has_total:
-        table = table.assign(_horizon=horizons(table), _restricted=restricted_times(table, metric))
+        horizon = horizons(table)
+        table = table.assign(_horizon=horizon, _restricted=restricted_times(table, metric, horizon))
     rows = []
     conditions = ordered_conditions(list(table["condition"].astype(str)))
     for topology in dict.fromkeys(table["topology"].astype(str)):
