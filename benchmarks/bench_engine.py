@@ -328,16 +328,17 @@ def pretrain_sources(
 
 def choose_and_acquire(
     results: Sequence[TrainResult], X: np.ndarray, sizes: Sequence[int], measured: np.ndarray, config: LearnerConfig,
-    predict: Callable[[np.ndarray, Sequence[int], np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray, Sequence[int], np.ndarray], np.ndarray], first_twin: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """BPM selection, prediction over all materials, UCB argmax; returns the time of each part."""
+    """BPM selection, prediction over all materials, UCB argmax (twins read through ``first_twin``, as
+    :meth:`labnet.agents.lab.BayesianOptimizationLab.acquire` does); returns the time of each part."""
     times = {}
     chosen, times["select"] = timed(select_best, [r.validation_loss for r in results])
     predictions, times["predict"] = timed(predict, results[chosen].params, sizes, X)
 
     def acquire() -> int:
         mu, sigma = predictions.mean(axis=0), predictions.std(axis=0)
-        return argmax_unmeasured(UpperConfidenceBound(config.ucb_alpha)(mu, sigma), measured)
+        return argmax_unmeasured(UpperConfidenceBound(config.ucb_alpha)(mu, sigma), measured, first_twin)
 
     _, times["acquire"] = timed(acquire)
     return times
@@ -360,7 +361,8 @@ def engine_lab_step(
     measured = np.zeros(len(space), dtype=bool)
     measured[rows] = True
     times = {"prepare": t_prepare, "train": t_train}
-    times.update(choose_and_acquire(results, space.descriptors, sizes, measured, config, predict_ensemble))
+    times.update(choose_and_acquire(results, space.descriptors, sizes, measured, config, predict_ensemble,
+                                    space.first_twin))
     times["total"] = sum(times.values())
     return times
 
