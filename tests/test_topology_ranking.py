@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from labnet.runs.reports.survival import detectable_difference, pairs_needed, paired_t_interval, power_at
-from labnet.runs.reports.topology_ranking import network_rmst_table, rank_topologies
+from labnet.runs.reports.topology_ranking import format_level, network_rmst_table, rank_topologies
 
 
 def _sweep(shifts: dict[str, float], seeds: int, labs: int = 6, noise: float = 2.0, seed: int = 0) -> pd.DataFrame:
@@ -183,3 +183,9 @@ def test_the_comparison_counts_each_lab_to_its_own_horizon_and_needs_six_network
     assert topology_comparison_table(many).set_index(["topology", "condition"]).loc[
         ("ring", "networked"), "verdict"] == "networked faster"
 
+
+
+def test_levels_keep_their_digits_at_tiny_alpha():
+    assert format_level(0.05) == "0.9500"
+    assert format_level(0.05 / 15) == "0.9967"
+    assert format_level(1.5794e-06 / 15) == "1 - 1.1e-07"  # look 1 of 6 under O'Brien-Fleming

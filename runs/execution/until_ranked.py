@@ -36,7 +36,7 @@ from typing import Any
 from labnet.runs.execution.sweep import Sweep, SweepResult, load_sweep, run_sweep, write_topology_comparison
 from labnet.runs.execution.sweep_backends import PointTask, SweepError, execute
 from labnet.runs.execution.until_decided import Plan, StoppingRule, start_plan
-from labnet.runs.reports.topology_ranking import TopologyRanking, rank_topologies
+from labnet.runs.reports.topology_ranking import TopologyRanking, format_level, rank_topologies
 
 UNTIL_RANKED_FILE = "until_ranked.json"
 
@@ -133,6 +133,6 @@ def stopping_text(plan: Plan, ranking: TopologyRanking, look: int) -> str:
     precision = f"; precision +-{rule.precision:g} observations" if rule.precision is not None else ""
     return (f"## Stopping rule\n\nUntil decided: group-sequential, Lan-DeMets {rule.spending} alpha spending "
             f"(alpha = {rule.alpha:g}) over the planned looks at {', '.join(map(str, plan.looks))} trials per point"
-            f"{precision}; this look's level {1 - plan.alphas[look]:.4f} "
+            f"{precision}; this look's level {format_level(plan.alphas[look])} "
             f"(split over {len(ranking.pairs)} pairs). Looks taken (trials per point): {looks}. "
             f"Status: {plan.status}.")

@@ -46,6 +46,12 @@ RANKING_COLUMNS = ("topology_a", "topology_b", "networks", "lab_runs", "rmst_a",
 """Columns of :attr:`TopologyRanking.pairs`."""
 
 
+def format_level(alpha: float) -> str:
+    """A confidence level ``1 - alpha`` as text that keeps the digits that matter: ``0.9967`` for
+    alpha >= 1e-4, else ``1 - 1.1e-07`` (an early look's tiny alpha would otherwise print as 1.0000)."""
+    return f"{1 - alpha:.4f}" if alpha >= 1e-4 else f"1 - {alpha:.2g}"
+
+
 @dataclass(frozen=True)
 class TopologyRanking:
     """Networks' RMST per topology, every pair's simultaneous interval, and the ranking's verdict."""
@@ -74,7 +80,8 @@ class TopologyRanking:
             f"**Verdict: {self.verdict}.**" if markdown else f"Verdict: {self.verdict}.",
             "",
             f"Pairs: paired t-intervals over networks, Bonferroni over {len(self.pairs)} pairs (each at "
-            f"{1 - self.alpha / max(len(self.pairs), 1):.4f}; all hold jointly with >= {1 - self.alpha:.0%}). "
+            f"{format_level(self.alpha / max(len(self.pairs), 1))}; all hold jointly with >= "
+            f"{format_level(self.alpha)}). "
             f"Friedman test of all topologies equal: p = {self.friedman_p:.3g} (N = {s} networks). "
             f"`detectable_80`: the difference these {s} networks detect with 80 % power; `networks_needed`: "
             f"networks a fixed-size study needs to detect a difference of {self.effect:g} observations (80 % power, "
