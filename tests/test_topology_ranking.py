@@ -132,7 +132,7 @@ def test_a_sweep_ranked_until_decided_extends_every_point_and_resumes(tmp_path, 
     assert "## Stopping rule" in report and f"Status: {plan['status']}" in report
     # the files and the printed verdict are the final look's, at that look's level (not 95 %)
     final_look = plan["history"][-1]
-    assert f"this look's level {1 - final_look['alpha_k']:.4f}" in report
+    assert f"this look's level {format_level(final_look['alpha_k'])}" in report
     assert f"topologies ranked (topology_ranking.md): {final_look['verdict']}" in out
     assert (whole / "topology_ranking.png").read_bytes().startswith(b"\x89PNG")
     # killed after the plan named the next look and before any point was extended: the same call
@@ -142,7 +142,11 @@ def test_a_sweep_ranked_until_decided_extends_every_point_and_resumes(tmp_path, 
     saved = start_plan(first.sweep_dir, 1, rule, UNTIL_RANKED_FILE, replicates=2)
     saved.target_trials = 2
     saved.save(first.sweep_dir, UNTIL_RANKED_FILE)
-    resumed = sweep_until_ranked(sweep_file, tmp_path / "killed", rule, progress=False)
+    capsys.readouterr()
+    resumed = sweep_until_ranked(sweep_file, tmp_path / "killed", rule, progress=True)
+    progress = capsys.readouterr().err  # one line per point raised, as for points run
+    assert "raising 4 point(s) to 2 trials" in progress
+    assert progress.count("raised to 2 trials: ") == 4 and "[4/4]" in progress
     resumed_plan = Plan.read(resumed.sweep_dir, UNTIL_RANKED_FILE)
     assert resumed_plan.status in ("decided", "max_trials")
     assert resumed.ranking is not None and resumed.ranking.alpha == pytest.approx(resumed_plan.history[-1]["alpha_k"])

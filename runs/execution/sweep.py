@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -153,23 +153,9 @@ def run_sweep(
             say(f"  {point.point_id}: discarding an unfinished earlier attempt")
         tasks.append(PointTask(point.point_id, point.scenario.to_dict(), str(point_dir.resolve())))
 
-    by_id = {point.point_id: point for point in sweep.points}
-    outcomes: dict[str, PointOutcome] = {}
-    clock = time.perf_counter()
-
-    def record(outcome: PointOutcome) -> None:
-        outcomes[outcome.point_id] = outcome
-        done = len(outcomes)
-        elapsed = time.perf_counter() - clock
-        mean_wall = sum(o.wall_seconds for o in outcomes.values()) / done
-        eta = mean_wall * (len(tasks) - done) / parallel  # points still to run, spread over the workers
-        point = by_id[outcome.point_id]
-        where = ", ".join(f"{axis}={point.display[axis]}" for axis in sweep.axes)
-        state = "" if outcome.status == "finished" else f" FAILED ({outcome.error})"
-        say(f"  [{done}/{len(tasks)}] {outcome.point_id} {where}: {outcome.wall_seconds:.1f} s{state}; "
-            f"elapsed {_duration(elapsed)}, eta {_duration(eta)}")
-
+    record = PointProgress(sweep, len(tasks), parallel, say)
     execute(tasks, backend, record, workers=workers, ray_address=ray_address)
+    outcomes = record.outcomes
 
     for point_id, outcome in outcomes.items():
         if outcome.status == "finished":
@@ -259,6 +245,40 @@ def _write_sweep_file(sweep: Sweep, path: Path) -> None:
 
 def _id_list(ids: list[str], limit: int = 8) -> str:
     return ", ".join(ids[:limit]) + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+class PointProgress:
+    """The ``on_outcome`` of :func:`~labnet.runs.execution.sweep_backends.execute` that reports progress:
+    one line per ended point (its axes, wall time, failure, time elapsed and an estimate of the time
+    left) through ``say``, and every outcome kept in :attr:`outcomes` by point id.
+
+    Args:
+        sweep: the sweep the points belong to (for their axis values).
+        total: points this call runs.
+        parallel: points at once (for the estimate).
+        say: where a line goes.
+        doing: what a line says of the point before its wall time (e.g. ``"raised to 3 trials"``).
+    """
+
+    def __init__(self, sweep: Sweep, total: int, parallel: int, say: Callable[[str], None], doing: str = "") -> None:
+        self.by_id = {point.point_id: point for point in sweep.points}
+        self.axes = list(sweep.axes)
+        self.total, self.parallel, self.say, self.doing = total, max(1, parallel), say, doing
+        self.outcomes: dict[str, PointOutcome] = {}
+        self.clock = time.perf_counter()
+
+    def __call__(self, outcome: PointOutcome) -> None:
+        self.outcomes[outcome.point_id] = outcome
+        done = len(self.outcomes)
+        elapsed = time.perf_counter() - self.clock
+        mean_wall = sum(o.wall_seconds for o in self.outcomes.values()) / done
+        eta = mean_wall * (self.total - done) / self.parallel  # points still to run, spread over the workers
+        point = self.by_id[outcome.point_id]
+        where = ", ".join(f"{axis}={point.display[axis]}" for axis in self.axes)
+        doing = f" {self.doing}" if self.doing else ""
+        state = "" if outcome.status == "finished" else f" FAILED ({outcome.error})"
+        self.say(f"  [{done}/{self.total}] {outcome.point_id} {where}{doing}: {outcome.wall_seconds:.1f} s{state}; "
+                 f"elapsed {_duration(elapsed)}, eta {_duration(eta)}")
 
 
 def _duration(seconds: float) -> str:

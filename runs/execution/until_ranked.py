@@ -33,8 +33,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from labnet.runs.execution.sweep import Sweep, SweepResult, load_sweep, run_sweep, write_topology_comparison
-from labnet.runs.execution.sweep_backends import PointTask, SweepError, execute
+from labnet.runs.execution.sweep import (
+    PointProgress, Sweep, SweepResult, load_sweep, run_sweep, write_topology_comparison,
+)
+from labnet.runs.execution.sweep_backends import PointTask, SweepError, execute, resolve_workers
 from labnet.runs.execution.until_decided import Plan, StoppingRule, start_plan
 from labnet.runs.reports.topology_ranking import TopologyRanking, format_level, rank_topologies
 
@@ -114,15 +116,22 @@ def _extend_points(sweep: Sweep, out: str | Path, result: SweepResult, trials: i
         return result
     tasks = [PointTask(p.point_id, p.scenario.to_dict(), str((result.sweep_dir / p.point_id).resolve()),
                        extend_to=trials) for p in todo]
-    failed: list[str] = []
-    execute(tasks, sweep_options.get("backend") or sweep.spec.backend,
-            lambda outcome: failed.append(f"{outcome.point_id}: {outcome.error}") if outcome.status != "finished"
-            else None, workers=sweep_options.get("workers", sweep.spec.workers))
+    backend = sweep_options.get("backend") or sweep.spec.backend
+    workers = sweep_options.get("workers", sweep.spec.workers)
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=sys.stderr, flush=True)
+
+    parallel = resolve_workers(backend, workers, len(tasks))
+    say(f"  raising {len(todo)} point(s) to {trials} trials on backend {backend}"
+        + (f" ({parallel} at once)" if backend != "serial" else ""))
+    record = PointProgress(sweep, len(tasks), parallel, say, doing=f"raised to {trials} trials")
+    execute(tasks, backend, record, workers=workers)
+    failed = [f"{o.point_id}: {o.error}" for o in record.outcomes.values() if o.status != "finished"]
     if failed:
         raise SweepError(f"extending points to {trials} trials failed: {'; '.join(failed[:3])}; run the same "
                          f"command again to continue")
-    if progress:
-        print(f"labnet: {len(todo)} point(s) raised to {trials} trials", file=sys.stderr)
     return run_sweep(sweep, out, progress=False, **sweep_options)
 
 
