@@ -29,7 +29,7 @@ from matplotlib.transforms import blended_transform_factory
 from labnet.runs.reports.figures import DPI, lab_colors
 from labnet.runs.reports.plots import condition_color, ordered_conditions
 from labnet.runs.reports.topology_comparison import check_topology_table, topology_comparison_table
-from labnet.runs.reports.topology_ranking import TopologyRanking
+from labnet.runs.reports.topology_ranking import TopologyRanking, format_level
 
 LABEL_ALL_UP_TO = 30
 """Networks with at most this many labs get every lab's name; larger ones only the highlighted labs'."""
@@ -320,7 +320,6 @@ def plot_topology_comparison(
     return _save(figure, path)
 
 
-
 def plot_topology_ranking(ranking: TopologyRanking, path: str | Path, title: str | None = None) -> Path:
     """The ranking of topologies (:func:`labnet.runs.reports.topology_ranking.rank_topologies`) in two panels.
 
@@ -358,8 +357,8 @@ def plot_topology_ranking(ranking: TopologyRanking, path: str | Path, title: str
         right.legend(fontsize="small", frameon=False, loc="lower right")
     right.set_yticks(y, [f"{a} − {b}" for a, b in zip(pairs["topology_a"], pairs["topology_b"])], fontsize="small")
     right.set_xlabel("difference of RMST, observations (negative: the first is faster)")
-    right.set_title(f"simultaneous {1 - ranking.alpha:.0%} intervals (Bonferroni over {len(pairs)} pairs)",
-                    fontsize="small")
+    right.set_title(f"simultaneous intervals, joint level {format_level(ranking.alpha)} "
+                    f"(Bonferroni over {len(pairs)} pairs)", fontsize="small")
     right.grid(axis="x", alpha=0.25)
     figure.suptitle(title or f"Topologies ranked: {ranking.verdict}", fontsize="medium", wrap=True)
     return _save(figure, path)
