@@ -216,7 +216,7 @@ def test_cli_run_and_sweep_until_decided(tmp_path, capsys):
                        "--out", str(tmp_path / "runs"), "--no-progress"])
     out = capsys.readouterr().out
     # tau is 8 observations: a half-width of at most 1000 decides every comparison at the first look
-    assert status == 0 and "Status: decided after 2 trials" in out and "no difference beyond +-1000" in out
+    assert status == 0 and "Status: decided after 2 trials" in out and "no difference detected (half-width <= 1000)" in out
     assert cli.main(["run", str(scenario), "--until-decided", "--trials", "3", "--max-trials", "2", "--out",
                      str(tmp_path), "--no-progress"]) == 2
     assert "max_trials" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def test_paired_t_interval_and_exact_power():
     interval = paired_t_interval(d, 0.05)
     assert interval.difference == 2.5 and interval.half_width == pytest.approx(3.182446 * d.std(ddof=1) / 2, rel=1e-6)
     assert interval.verdict("a", "b") == "b faster" and paired_t_interval(-d).verdict("a", "b") == "a faster"
-    assert paired_t_interval(d - 2.5).verdict("a", "b", precision=3.0) == "no difference beyond +-3"
+    assert paired_t_interval(d - 2.5).verdict("a", "b", precision=3.0) == "no difference detected (half-width <= 3)"
     assert paired_t_interval([1.0]).half_width == np.inf
     # the noncentral t: 52 pairs detect 4 at sd 10 with 80 % power (textbook value), and the
     # detectable difference inverts the power
@@ -56,7 +56,11 @@ def test_a_real_shift_is_ranked_and_equal_topologies_are_not():
     assert np.allclose(pairs["alpha_pair"], 0.05 / 3) and (pairs["networks"] == 12).all()
     assert ranking.friedman_p < 0.001
     same = rank_topologies(_sweep({"ring": 0.0, "complete": 0.0, "grid": 0.0}, seeds=12), precision=3.0)
-    assert same.verdict == "indistinguishable: no pair differs by more than +-3 observations"
+    assert same.verdict == ("indistinguishable at +-3 observations: every pair's interval contains 0 and "
+                             "is at most +-3 wide")
+    partly = rank_topologies(_sweep({"ring": 0.0, "complete": 0.0, "grid": 3.0}, seeds=12), precision=5.0)
+    assert partly.verdict == ("partly ranked: every pair's interval is at most +-5 observations wide and 2 of 3 "
+                              "pairs are decided by sign")
     undecided = rank_topologies(_sweep({"ring": 0.0, "complete": 0.0}, seeds=3))
     assert undecided.verdict.startswith("undecided at 3 networks (0 of 1 pairs decided")
     assert "| ring | complete |" in undecided.text()

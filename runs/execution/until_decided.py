@@ -133,7 +133,7 @@ def sequential_intervals(obs: pd.DataFrame, alpha_k: float, precision: float | N
     Returns:
         Columns ``lab, comparison, n, tau, difference, sd, alpha_k, ci_low, ci_high, half_width,
         excludes_zero, precise, decided, verdict`` (verdict: "<a> faster", "<b> faster", "no difference
-        beyond +-precision" or "undecided").
+        detected (half-width <= precision)" or "undecided").
     """
     pairs = paired_restricted_times(obs)
     rows = []

@@ -342,12 +342,12 @@ class PairedTInterval:
         return bool(self.ci_low > 0 or self.ci_high < 0)
 
     def verdict(self, a: str, b: str, precision: float | None = None) -> str:
-        """``"<a> faster"`` / ``"<b> faster"`` (the interval of a - b excludes 0), ``"no difference beyond
-        +-<precision>"`` (half-width at most ``precision``), else ``"undecided"``."""
+        """``"<a> faster"`` / ``"<b> faster"`` (the interval of a - b excludes 0), ``"no difference
+        detected (half-width <= <precision>)"`` (the interval contains 0 and is at most ``precision`` wide), else ``"undecided"``."""
         if self.excludes_zero:
             return f"{a} faster" if self.ci_high < 0 else f"{b} faster"
         if self.is_precise(precision):
-            return f"no difference beyond +-{precision:g}"
+            return f"no difference detected (half-width <= {precision:g})"
         return "undecided"
 
     def is_precise(self, precision: float | None) -> bool:

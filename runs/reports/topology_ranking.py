@@ -19,9 +19,10 @@ reach the threshold sooner, and is the order decided? The statistics here answer
   with probability at least ``1 - alpha`` every interval covers its difference at once, so the
   ranking read from them holds jointly.
 - **Verdict per pair:** "<A> faster" / "<B> faster" when the interval excludes 0, "no difference
-  beyond +-P" when its half-width is at most the stated precision ``P`` observations, else
-  "undecided". **The ranking** is decided when every pair adjacent in the order by RMST is decided
-  by sign; the topologies are **indistinguishable** when every pair is within +-P; otherwise it is
+  detected (half-width <= P)" when its half-width is at most the stated precision ``P`` observations,
+  else "undecided". **The ranking** is decided when every pair adjacent in the order by RMST is
+  decided by sign; the topologies are **indistinguishable at +-P** when every pair's interval
+  contains 0 and has half-width at most P ("partly ranked" when some of those exclude 0); otherwise it is
   undecided at ``S`` networks, and the table says which difference ``S`` networks detect with 80 %
   power and how many networks a difference of ``effect`` observations needs.
 - Beside it, the **Friedman test** of "all topologies equal" (ranks within each network; scipy).
@@ -136,7 +137,7 @@ def rank_topologies(
         condition: the condition ranked (default ``networked``).
         alpha: the joint error rate of all pairs' intervals.
         precision: observations; a pair whose interval's half-width is at most this is "no
-            difference beyond +-precision". None: only sign decides.
+            difference detected (half-width <= precision)". None: only sign decides.
         effect: observations; the difference ``networks_needed`` is computed for.
         power: the power ``detectable_80`` and ``networks_needed`` refer to.
 
@@ -173,9 +174,13 @@ def _ranking_verdict(pairs: pd.DataFrame, order: list[str], precision: float | N
     adjacent = [by_pair[frozenset(p)] for p in zip(order, order[1:])]
     if all(r.ci_low > 0 or r.ci_high < 0 for r in adjacent):
         return "ranking decided: " + " < ".join(order)
-    if precision is not None and all(r.half_width <= precision for r in pairs.itertuples()):
-        return f"indistinguishable: no pair differs by more than +-{precision:g} observations"
     decided = sum(bool(r.ci_low > 0 or r.ci_high < 0) for r in pairs.itertuples())
+    if precision is not None and all(r.half_width <= precision for r in pairs.itertuples()):
+        if decided == 0:
+            return (f"indistinguishable at +-{precision:g} observations: every pair's interval contains 0 and is at "
+                    f"most +-{precision:g} wide")
+        return (f"partly ranked: every pair's interval is at most +-{precision:g} observations wide and {decided} of "
+                f"{len(pairs)} pairs are decided by sign")
     networks = int(pairs["networks"].min())
     return (f"undecided at {networks} networks ({decided} of {len(pairs)} pairs decided by sign; "
             f"the smallest difference detectable with 80 % power is {pairs['detectable_80'].min():.2f} observations)")
