@@ -343,7 +343,8 @@ class PairedTInterval:
 
     def verdict(self, a: str, b: str, precision: float | None = None) -> str:
         """``"<a> faster"`` / ``"<b> faster"`` (the interval of a - b excludes 0), ``"no difference
-        detected (half-width <= <precision>)"`` (the interval contains 0 and is at most ``precision`` wide), else ``"undecided"``."""
+        detected (half-width <= <precision>)"`` (the interval contains 0 and is at most ``precision``
+        wide), else ``"undecided"``."""
         if self.excludes_zero:
             return f"{a} faster" if self.ci_high < 0 else f"{b} faster"
         if self.is_precise(precision):
