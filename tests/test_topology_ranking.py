@@ -197,3 +197,17 @@ def test_levels_keep_their_digits_at_tiny_alpha():
     assert format_level(0.05) == "0.9500"
     assert format_level(0.05 / 15) == "0.9967"
     assert format_level(1.5794e-06 / 15) == "1 - 1.1e-07"  # look 1 of 6 under O'Brien-Fleming
+
+
+def test_extensions_run_with_the_sweep_files_backend_and_workers(tmp_path):
+    import yaml
+
+    from labnet.runs.execution.sweep import load_sweep, sweep_backend
+
+    path = _tiny_sweep(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "backend": "processes", "workers": 1}))
+    sweep = load_sweep(path)
+    # the CLI passes None for options not given: the sweep file's then, for the first look and every extension
+    assert sweep_backend(sweep, None, None) == ("processes", 1)
+    assert sweep_backend(sweep, "serial", 2) == ("serial", 2)

@@ -123,16 +123,11 @@ def run_sweep(
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     spec = sweep.spec
-    backend = backend or spec.backend
-    workers = workers if workers is not None else spec.workers
+    backend, workers = sweep_backend(sweep, backend, workers)
     resolve_workers(backend, workers, len(sweep.points))  # bad backend / workers: fail before any work
     if ray_address is not None and backend != "ray":
         raise SweepError(f"--ray-address is only used with the ray backend (backend is {backend!r})")
-    stream = stream or sys.stderr
-
-    def say(text: str) -> None:
-        if progress:
-            print(text, file=stream, flush=True)
+    say = progress_printer(progress, stream)
 
     sweep_dir = Path(out) / spec.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -245,6 +240,21 @@ def _write_sweep_file(sweep: Sweep, path: Path) -> None:
 
 def _id_list(ids: list[str], limit: int = 8) -> str:
     return ", ".join(ids[:limit]) + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+def sweep_backend(sweep: Sweep, backend: str | None = None, workers: int | None = None) -> tuple[str, int | None]:
+    """The backend and points-at-once a sweep runs with: the options given, else the sweep file's
+    (``workers`` None there too: every core, :func:`resolve_workers`)."""
+    return backend or sweep.spec.backend, workers if workers is not None else sweep.spec.workers
+
+
+def progress_printer(progress: bool, stream: TextIO | None = None) -> Callable[[str], None]:
+    """A ``say(text)`` that prints a progress line to ``stream`` (default: stderr) when ``progress``, else nothing."""
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=stream or sys.stderr, flush=True)
+
+    return say
 
 
 class PointProgress:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from labnet.runs.execution.sweep import (
-    PointProgress, Sweep, SweepResult, load_sweep, run_sweep, write_topology_comparison,
+    PointProgress, Sweep, SweepResult, load_sweep, progress_printer, run_sweep, sweep_backend,
+    write_topology_comparison,
 )
 from labnet.runs.execution.sweep_backends import PointTask, SweepError, execute, resolve_workers
 from labnet.runs.execution.until_decided import Plan, StoppingRule, start_plan
@@ -62,7 +63,7 @@ def sweep_until_ranked(sweep: Sweep | str | Path, out: str | Path, rule: Stoppin
         sweep = load_sweep(sweep)
     if "topology" not in sweep.axes or len(sweep.spec.axes["topology"]) < 2:
         raise SweepError("--decide topologies: the sweep needs a 'topology' axis with 2 or more topologies")
-    if (sweep_options.get("backend") or sweep.spec.backend) == "ray":
+    if sweep_backend(sweep, sweep_options.get("backend"))[0] == "ray":
         raise SweepError("--decide topologies: points are extended where the sweep directory is; use the serial "
                          "or processes backend")
     first_trials = int(sweep.points[0].scenario.trials)
@@ -116,13 +117,8 @@ def _extend_points(sweep: Sweep, out: str | Path, result: SweepResult, trials: i
         return result
     tasks = [PointTask(p.point_id, p.scenario.to_dict(), str((result.sweep_dir / p.point_id).resolve()),
                        extend_to=trials) for p in todo]
-    backend = sweep_options.get("backend") or sweep.spec.backend
-    workers = sweep_options.get("workers", sweep.spec.workers)
-
-    def say(text: str) -> None:
-        if progress:
-            print(text, file=sys.stderr, flush=True)
-
+    backend, workers = sweep_backend(sweep, sweep_options.get("backend"), sweep_options.get("workers"))
+    say = progress_printer(progress)
     parallel = resolve_workers(backend, workers, len(tasks))
     say(f"  raising {len(todo)} point(s) to {trials} trials on backend {backend}"
         + (f" ({parallel} at once)" if backend != "serial" else ""))
