@@ -247,3 +247,20 @@ def test_processes_are_chosen_from_the_work(trials, baselines, workers, expected
     assert runner._processes_for(setup, todo, workers) == expected
     monkeypatch.setattr(runner, "usable_cores", lambda: 2)  # never more processes than cores
     assert runner._processes_for(setup, todo, 64) == min(2, expected)
+
+
+def test_worker_processes_take_the_longest_runs_first():
+    from labnet.runs.execution import runner
+    from labnet.runs.execution.run_state import ConditionRun
+
+    setup = runner._Setup.of(load_scenario({**SCENARIO, "trials": 2, "baselines": ["isolated", "random"]}))
+    by_name = {c.name: c for c in setup.conditions}
+    horizon = setup.scenario.horizon_ticks
+    weight = {name: runner.training_weight(condition, horizon) for name, condition in by_name.items()}
+    # isolated: 1 + in-degree from-scratch ensembles per action; networked: 1 from scratch plus
+    # cheaper transferred ones; random search trains nothing
+    assert weight["isolated"] > weight["networked"] > weight["random"] == 0
+    todo = [ConditionRun(t, c.name) for t in range(2) for c in setup.conditions]
+    order = runner.longest_first(setup, todo)
+    assert [run.condition for run in order] == ["isolated"] * 2 + ["networked"] * 2 + ["random"] * 2
+    assert [run.trial for run in order] == [0, 1] * 3  # ties keep their order

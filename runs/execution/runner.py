@@ -479,6 +479,38 @@ def _trains(condition: Condition) -> bool:
     return any(lab.strategy == "bo" for lab in condition.labs)
 
 
+TRANSFERRED_ENSEMBLE_COST = 0.17
+"""What fine-tuning a neighbour's ensemble costs against training one from scratch: 2.9 us against
+16.8 us per member-optimizer-step in the engine's kernel (docs/benchmarks/engine_kernel.md). A
+scheduling weight only."""
+
+
+def training_weight(condition: Condition, horizon_ticks: int) -> float:
+    """The training work of one run of ``condition``, in from-scratch ensembles trained (a scheduling
+    weight, not a timing): per BO lab, its actions within the horizon times the ensembles it trains
+    per action (the isolated baseline's from-scratch candidates; else one from scratch plus one
+    transferred per in-neighbour, at :data:`TRANSFERRED_ENSEMBLE_COST`). 0 for random search."""
+    weight = 0.0
+    for lab in condition.labs:
+        if lab.strategy != "bo":
+            continue
+        if condition.isolated_candidates is not None:
+            per_action = float(condition.isolated_candidates.get(lab.name, 1))
+        else:
+            per_action = 1.0 + TRANSFERRED_ENSEMBLE_COST * condition.topology.in_degree(lab.name)
+        weight += lab.actions_within(horizon_ticks) * per_action
+    return weight
+
+
+def longest_first(setup: _Setup, todo: list[ConditionRun]) -> list[ConditionRun]:
+    """``todo`` by decreasing :func:`training_weight` (ties in their order): the order worker
+    processes take runs in, so that none is left running one long run alone at the end (longest
+    processing time first) and the cheap random-search runs fill the gaps."""
+    by_name = {c.name: c for c in setup.conditions}
+    horizon = setup.scenario.horizon_ticks
+    return sorted(todo, key=lambda run: -training_weight(by_name[run.condition], horizon))
+
+
 MIN_TRAINING_RUNS_PER_PROCESS = 4
 """A worker process gets at least this many runs that train, else fewer processes (each with more
 engine threads) run them. The engine spreads a tick's training over its threads almost
@@ -583,8 +615,7 @@ def _run_in_processes(
     by_key = {run.key: run for run in todo}
     by_name = {c.name: c for c in setup.conditions}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
-    # the runs that train first: the cheap random-search runs then fill the gaps at the end
-    order = sorted(todo, key=lambda run: not _trains(by_name[run.condition]))
+    order = longest_first(setup, todo)
 
     def drain(timeout: float) -> None:
         try:
