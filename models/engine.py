@@ -318,13 +318,14 @@ def _nonzeros(X, rows):
 
 
 @njit(cache=True, error_model="numpy")
-def _forward(p, F, rows, pos, n, first, last, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals):
+def _forward(p, F, rows, pos, n, first, last, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals, trans):
     """Forward pass of one member through layers first..last-1 on ``n`` rows.
 
     The inputs of layer ``first`` are F[rows[i]] (descriptors when first = 0, cached frozen-prefix
     features otherwise), or, when ``sparse`` (first = 0 only), the non-zeros of row ``pos[i]`` of the
     CSR (starts, cols, vals). Fills the flat buffers A (activations), Z (pre-activations) and Dd
     (activation derivatives); layer l's output occupies [aoff[l + 1], aoff[l + 1] + n * sizes[l + 1]).
+    ``trans[l]``: layer l's kernel is held transposed ([n_out, n_in], :func:`transposed_layers`).
     """
     L = sizes.shape[0] - 1
     for l in range(first, last):
@@ -353,6 +354,8 @@ def _forward(p, F, rows, pos, n, first, last, sizes, offsets, out_act, A, Z, Dd,
                     for k in range(n_in):
                         acc += A[ai + i * n_in + k] * p[kw + k]
                     Z[o + i] = acc
+            elif trans[l]:  # the same with W held as W^T[n_out, n_in]
+                _sgemm(1, 0, n_out, n, n_in, p, kw, n_in, A, ai, n_in, Z, o, n_out)
             else:  # row-major Z[n, n_out] = A_in[n, n_in] @ W[n_in, n_out], as column-major Z^T = W^T A_in^T
                 _sgemm(0, 0, n_out, n, n_in, p, kw, n_out, A, ai, n_in, Z, o, n_out)
         act = l < L - 1 or out_act
@@ -380,11 +383,11 @@ def _kernel_sum_squares(p, sizes, offsets, lo, hi):
 
 
 @njit(cache=True, error_model="numpy")
-def _val_mse(p, F, rows, pos, y, n, first, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals):
+def _val_mse(p, F, rows, pos, y, n, first, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals, trans):
     """Validation MSE: the mean over the n rows and the output neurons, each against the row's target."""
     L = sizes.shape[0] - 1
     W = sizes[L]
-    _forward(p, F, rows, pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals)
+    _forward(p, F, rows, pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff, sparse, starts, cols, vals, trans)
     s = 0.0
     for i in range(n):
         for k in range(W):
@@ -410,6 +413,40 @@ def _adam_update(P, G, M1, M2, o, n, l2_coef, lr_t):
         M1[q] = a
         M2[q] = b
         P[q] -= lr_t * a / (np.sqrt(b) + eps)
+
+
+@njit(cache=True)
+def transposed_layers(sizes, first, sparse):
+    """Which layers' kernels the engine holds transposed while it trains them, bool [L].
+
+    A trainable layer with fewer outputs than inputs (and more than one: the output layer's
+    kernel is a vector either way), not a sparse first layer. Its three products then take the
+    shapes a BLAS runs fast: measured on the 100 -> 10 layer, batch 8 (Zen 4, one thread),
+    forward 0.33 -> 0.31 us, weight gradient 0.80 -> 0.30 us, input gradient 0.72 -> 0.27 us.
+    For n_out >= n_in the layout as stored is as fast or faster (100 -> 100: the same; 16 -> 100:
+    forward 0.30 -> 0.92 us).
+    """
+    L = sizes.shape[0] - 1
+    trans = np.zeros(L, np.bool_)
+    for l in range(first, L):
+        trans[l] = 1 < sizes[l + 1] < sizes[l] and not (l == 0 and sparse)
+    return trans
+
+
+@njit(cache=True)
+def _transpose_kernels(p, sizes, offsets, trans, back):
+    """Transpose in place the kernel of every layer l with ``trans[l]``: W[n_in, n_out] -> W^T[n_out, n_in],
+    or, when ``back``, W^T -> W. Adam's moments and the gradient follow the kernel's layout, so
+    only the parameters change layout; an exact permutation."""
+    for l in range(sizes.shape[0] - 1):
+        if not trans[l]:
+            continue
+        rows, cols = (sizes[l + 1], sizes[l]) if back else (sizes[l], sizes[l + 1])
+        kw = offsets[l]
+        block = p[kw : kw + rows * cols].copy()
+        for r in range(rows):
+            for c in range(cols):
+                p[kw + c * rows + r] = block[r * cols + c]
 
 
 @njit(cache=True, error_model="numpy")
@@ -444,6 +481,7 @@ def _train_member(
         starts_t, cols_t, vals_t = _nonzeros(X, rows_t)
         starts_v, cols_v, vals_v = _nonzeros(X, rows_v)
         sparse = cols_t.shape[0] + cols_v.shape[0] <= SPARSE_FIRST_LAYER_DENSITY * (nt + nv) * d
+    as_stored = np.zeros(L, np.bool_)
     # inputs of the first trainable layer for the training rows (Ft) and validation rows (Fv)
     pos_t = np.arange(nt)
     pos_v = np.arange(nv)
@@ -455,12 +493,16 @@ def _train_member(
     else:
         Ft = np.empty((nt, sizes[first]), np.float32)
         Fv = np.empty((nv, sizes[first]), np.float32)
-        _forward(p, X, rows_t, pos_t, nt, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t)
+        _forward(p, X, rows_t, pos_t, nt, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t,
+                 as_stored)
         Ft[:, :] = A[aoff[first] : aoff[first] + nt * sizes[first]].reshape((nt, sizes[first]))
-        _forward(p, X, rows_v, pos_v, nv, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t)
+        _forward(p, X, rows_v, pos_v, nv, 0, first, sizes, offsets, out_act, A, Z, Dd, aoff, False, starts_t, cols_t, vals_t,
+                 as_stored)
         Fv[:, :] = A[aoff[first] : aoff[first] + nv * sizes[first]].reshape((nv, sizes[first]))
         loc_t = pos_t
         loc_v = pos_v
+    trans = transposed_layers(sizes, first, sparse)
+    _transpose_kernels(p, sizes, offsets, trans, False)
     P = p.shape[0]
     start = offsets[first]
     DZ = np.zeros(aoff[L + 1], np.float32)  # dLoss/dZ per layer
@@ -492,7 +534,7 @@ def _train_member(
                 batch_rows[i] = loc_t[order[lo + i]]
                 batch_y[i] = y_t[order[lo + i]]
             _forward(p, Ft, batch_rows, batch_pos, n, first, L, sizes, offsets, out_act, A, Z, Dd, aoff,
-                     sparse, starts_t, cols_t, vals_t)
+                     sparse, starts_t, cols_t, vals_t, trans)
             # d(mean squared error over rows and outputs)/d(output)
             for i in range(n):
                 for k in range(W):
@@ -519,6 +561,8 @@ def _train_member(
                         for i in range(n):
                             acc += A[aoff[l] + i * n_in + k] * DZ[o + i]
                         grad[kw + k] = acc
+                elif trans[l]:  # GW^T[n_out, n_in] = DZ^T @ A_in
+                    _sgemm(0, 1, n_in, n_out, n, A, aoff[l], n_in, DZ, o, n_out, grad, kw, n_in)
                 else:  # GW[n_in, n_out] = A_in^T @ DZ
                     _sgemm(0, 1, n_out, n_in, n, DZ, o, n_out, A, aoff[l], n_in, grad, kw, n_out)
                 for j in range(n_out):
@@ -528,6 +572,8 @@ def _train_member(
                 if l > first and n_out == 1:
                     for i in range(n):
                         _scale(DZ[o + i], p, kw, G, aoff[l] + i * n_in, n_in)
+                elif l > first and trans[l]:  # G_in[n, n_in] = DZ @ W^T with W^T held
+                    _sgemm(0, 0, n_in, n, n_out, p, kw, n_in, DZ, o, n_out, G, aoff[l], n_in)
                 elif l > first:  # G_in[n, n_in] = DZ @ W^T
                     _sgemm(1, 0, n_in, n, n_out, p, kw, n_out, DZ, o, n_out, G, aoff[l], n_in)
             # Adam, Keras form, on the trainable suffix only: kernels get the L2 gradient, biases not
@@ -542,7 +588,7 @@ def _train_member(
         epochs_run = epoch + 1
         # Keras EarlyStopping on val_loss (MSE + regularization), min_delta 0
         val = _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
-                       sparse, starts_v, cols_v, vals_v)
+                       sparse, starts_v, cols_v, vals_v, trans)
         val += l2 * (frozen_l2 + _kernel_sum_squares(p, sizes, offsets, first, L))
         last_val = val
         wait += 1
@@ -556,9 +602,11 @@ def _train_member(
             break
     if restore_best or stopped:
         p[:] = best
+    kept_val = _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
+                        sparse, starts_v, cols_v, vals_v, trans)
+    _transpose_kernels(p, sizes, offsets, trans, True)
     return (
-        _val_mse(p, Fv, loc_v, pos_v, y_v, nv, first, sizes, offsets, out_act, A, Z, Dd, aoff,
-                 sparse, starts_v, cols_v, vals_v),
+        kept_val,
         best_epoch,
         epochs_run,
         last_val,
