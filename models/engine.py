@@ -249,24 +249,34 @@ def _exp_nonpositive(x):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
-def _bias_activation(Z, A, Dd, o, n_out, p, bo, act):
-    """One row of a layer: Z += b; A = SELU(Z) (or Z); Dd = dSELU/dZ (or 1), on [o, o + n_out).
+def _bias_activation(Z, A, Dd, o, n, n_out, p, bo, act):
+    """One layer on n rows: Z += b per row; then A = SELU(Z) (or Z) and Dd = dSELU/dZ (or 1) over the
+    whole block [o, o + n * n_out) at once.
 
-    The bias b is p[bo : bo + n_out]. Offsets instead of slices: a slice in a hot loop costs two
-    atomic reference-count updates (measured at ~15 % of a step), and unsigned indices keep the
-    addresses affine for the vectorizer.
+    The bias b is p[bo : bo + n_out]. One loop over the block, not one per row, so that the
+    activation of a narrow layer vectorizes too (a 10-wide row is all loop remainder): measured
+    1.26-1.34x on a transferred member's whole training (its trainable layers are 100 -> 10 -> 1),
+    1.05x on a from-scratch one, with bit-identical results. Offsets instead of slices: a slice in
+    a hot loop costs two atomic reference-count updates (measured at ~15 % of a step), and unsigned
+    indices keep the addresses affine for the vectorizer.
     """
-    for j in range(n_out):
-        q = uint64(o + j)
-        v = Z[q] + p[uint64(bo + j)]
-        Z[q] = v
-        if act:
+    for i in range(n):
+        for j in range(n_out):
+            q = uint64(o + i * n_out + j)
+            Z[q] = Z[q] + p[uint64(bo + j)]
+    m = n * n_out
+    if act:
+        for j in range(m):
+            q = uint64(o + j)
+            v = Z[q]
             e = _exp_nonpositive(v if v < _F32_ZERO else _F32_ZERO)
             positive = v > _F32_ZERO
             A[q] = _SELU_SCALE_F32 * v if positive else _SELU_SA_F32 * (e - _F32_ONE)
             Dd[q] = _SELU_SCALE_F32 if positive else _SELU_SA_F32 * e
-        else:
-            A[q] = v
+    else:
+        for j in range(m):
+            q = uint64(o + j)
+            A[q] = Z[q]
             Dd[q] = _F32_ONE
 
 
@@ -359,8 +369,7 @@ def _forward(p, F, rows, pos, n, first, last, sizes, offsets, out_act, A, Z, Dd,
             else:  # row-major Z[n, n_out] = A_in[n, n_in] @ W[n_in, n_out], as column-major Z^T = W^T A_in^T
                 _sgemm(0, 0, n_out, n, n_in, p, kw, n_out, A, ai, n_in, Z, o, n_out)
         act = l < L - 1 or out_act
-        for i in range(n):
-            _bias_activation(Z, A, Dd, o + i * n_out, n_out, p, kw + n_in * n_out, act)
+        _bias_activation(Z, A, Dd, o, n, n_out, p, kw + n_in * n_out, act)
 
 
 @njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
