@@ -233,6 +233,26 @@ def _sgemm(typingctx, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c
                                  ptr(signature.args[11], C, co), lc))
     return sig, codegen
 
+@intrinsic
+def _float32_pointer(typingctx, address):
+    """The integer ``address`` as a float32 pointer, for ``numba.carray`` (a memory address: the
+    caller keeps the array it points into alive and C-contiguous float32)."""
+    sig = types.CPointer(types.float32)(address)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def _store(p, address):
+    """Write the float32 array ``p`` to memory at ``address``. A function of its own: a store
+    through ``numba.carray`` written inline in a ``prange`` body is removed as dead code
+    (parfors see an array that nothing reads afterwards)."""
+    numba.carray(_float32_pointer(address), p.shape)[:] = p
+
+
 @njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
 def _exp_nonpositive(x):
     """exp(x) for float32 x <= 0 (arguments below -87 are taken as -87), within ~1 ulp.
@@ -629,19 +649,22 @@ def _train_member(
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _train_all(
-    theta, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, firsts, bins, bin_starts,
-    lr, l2, epochs, patience, batch_size, out_act, restore_best, val_mse, best_epoch, epochs_run, last_loss,
+    sources, targets, n_params, X, rows_t, nt, y_t, rows_v, nv, y_v, seeds, sizes, offsets, firsts, bins,
+    bin_starts, lr, l2, epochs, patience, batch_size, out_act, restore_best, val_mse, best_epoch, epochs_run,
+    last_loss,
 ):
-    # one parallel iteration per bin; a bin's members run one after another on one thread
+    # one parallel iteration per bin; a bin's members run one after another on one thread. Member
+    # m's initial parameters are read at address sources[m] and its trained ones written at
+    # targets[m] (n_params float32 each): the jobs' own arrays, not one stacked copy of them all
     for b in prange(bin_starts.shape[0] - 1):
         for s in range(bin_starts[b], bin_starts[b + 1]):
             m = bins[s]
-            p = theta[m].copy()
+            p = numba.carray(_float32_pointer(sources[m]), (n_params,)).copy()
             v, be, er, last = _train_member(
                 p, X, rows_t[m, : nt[m]], y_t[m, : nt[m]], rows_v[m, : nv[m]], y_v[m, : nv[m]], seeds[m],
                 sizes, offsets, firsts[m], lr, l2, epochs, patience, batch_size, out_act, restore_best,
             )
-            theta[m, :] = p
+            _store(p, targets[m])
             val_mse[m] = v
             best_epoch[m] = be
             epochs_run[m] = er
@@ -674,6 +697,11 @@ def _member_cost(sizes: np.ndarray, first: int) -> int:
     return int(sum(int(sizes[l]) * int(sizes[l + 1]) for l in range(first, len(sizes) - 1)))
 
 
+def _member_addresses(arrays: list[np.ndarray]) -> np.ndarray:
+    """The memory address of every member row of C-contiguous float32 [K, P] arrays, in order, int64."""
+    return np.concatenate([a.ctypes.data + a.strides[0] * np.arange(len(a), dtype=np.int64) for a in arrays])
+
+
 def _pad(arrays: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     out = np.zeros((len(arrays), max(1, int(lengths.max()))), dtype=dtype)
@@ -696,26 +724,30 @@ def train_jobs(
     if X.shape[1] != sizes[0]:
         raise ValueError(f"descriptor width {X.shape[1]} does not match the network input {sizes[0]}")
     X = np.ascontiguousarray(X, dtype=np.float32)
-    theta_parts, rows_t, y_t, rows_v, y_v, seeds, firsts = [], [], [], [], [], [], []
+    initial, rows_t, y_t, rows_v, y_v, seeds, firsts = [], [], [], [], [], [], []
     for job in jobs:
         k = job.n_members
         if job.params.shape[1] != offsets[-1]:
             raise ValueError(f"job params have {job.params.shape[1]} columns, expected {offsets[-1]}")
         if len(job.train_rows) < 1 or len(job.val_rows) < 1:
             raise ValueError("every job needs at least one training and one validation point")
-        theta_parts.append(np.asarray(job.params, dtype=np.float32))
+        initial.append(np.ascontiguousarray(job.params, dtype=np.float32))
         rows_t += [np.asarray(job.train_rows, np.int64)] * k
         y_t += [np.asarray(job.y_train, np.float32)] * k
         rows_v += [np.asarray(job.val_rows, np.int64)] * k
         y_v += [np.asarray(job.y_val, np.float32)] * k
         seeds.append(np.asarray(job.seeds, dtype=np.uint64).reshape(k))
         firsts += [int(job.frozen_layers)] * k
-    theta = np.ascontiguousarray(np.concatenate(theta_parts, axis=0))
+    # the kernel reads every member where its job holds it and writes into one new array per job:
+    # stacking all members into one array first cost 1.1-1.5 s per tick of a 1,000-lab network
+    # (~1 GB of fresh pages copied in, and again out into per-job copies)
+    trained = [np.empty_like(params) for params in initial]
+    sources, targets = _member_addresses(initial), _member_addresses(trained)
     rows_t_arr, nt = _pad(rows_t, np.int64)
     y_t_arr, _ = _pad(y_t, np.float32)
     rows_v_arr, nv = _pad(rows_v, np.int64)
     y_v_arr, _ = _pad(y_v, np.float32)
-    n_total = theta.shape[0]
+    n_total = len(sources)
     val_mse = np.zeros(n_total, np.float64)
     best_epoch = np.zeros(n_total, np.int64)
     epochs_run = np.zeros(n_total, np.int64)
@@ -725,16 +757,16 @@ def train_jobs(
     costs = (nt + nv) * np.array([_member_cost(sizes, f) for f in firsts_arr])
     bins, bin_starts = balanced_bins(costs, numba.get_num_threads())
     _train_all(
-        theta, X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr, np.concatenate(seeds),
-        sizes, offsets, firsts_arr, bins, bin_starts,
+        sources, targets, int(offsets[-1]), X, rows_t_arr, nt, y_t_arr, rows_v_arr, nv, y_v_arr,
+        np.concatenate(seeds), sizes, offsets, firsts_arr, bins, bin_starts,
         float(config.learning_rate), float(config.l2), int(config.epochs), int(config.patience),
         int(config.batch_size), bool(config.output_activation), bool(config.rules.restore_best_always),
         val_mse, best_epoch, epochs_run, last_loss,
     )
     results, lo = [], 0
-    for job in jobs:
+    for job, params in zip(jobs, trained):
         hi = lo + job.n_members
-        results.append(TrainResult(theta[lo:hi].copy(), val_mse[lo:hi].copy(), best_epoch[lo:hi].copy(),
+        results.append(TrainResult(params, val_mse[lo:hi].copy(), best_epoch[lo:hi].copy(),
                                    epochs_run[lo:hi].copy(), last_loss[lo:hi].copy()))
         lo = hi
     return results
