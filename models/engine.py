@@ -14,8 +14,9 @@ lab) with the paper's recipe (docs/algorithm.md → the ensemble member and its 
 * the first ``frozen_layers`` layers of a transferred member are frozen (no update, no Adam state).
 
 The members are independent, so the whole tick is one fused compiled program (numba, parallel over
-members) over stacked flat parameters ``[n_members_total, n_params]``: each member's data rows,
-validation rows, shuffle seed, frozen prefix and early-stopping state are arrays indexed by member.
+members) over every member's flat parameters (float32 [n_params], read from its job's array and
+written into a new one per job): each member's data rows, validation rows, shuffle seed, frozen
+prefix and early-stopping state are arrays indexed by member.
 A member is always computed by one thread from start to end, so results do not depend on the
 number of threads. :mod:`labnet.models.reference` is the faithful per-member PyTorch loop this must match.
 """
