@@ -140,6 +140,25 @@ def test_dense_descriptors_take_the_dense_first_layer_and_match_reference(world)
     assert_matches_reference(train_jobs([job], X, SIZES, config)[0], train_jobs_reference([job], X, SIZES, config)[0])
 
 
+def test_narrowing_layers_held_transposed_match_reference(world):
+    # 39 -> 20 -> 7 -> 1 on dense descriptors: every layer but the output narrows, so the engine
+    # holds layers 0 and 1 transposed while it trains (models.engine.transposed_layers), the first
+    # one included because it is dense; and again with layer 0 frozen
+    from labnet.models.engine import transposed_layers
+
+    sizes = layer_sizes_for(N_SLOTS, (20, 7))
+    assert list(transposed_layers(np.asarray(sizes), 0, False)) == [True, True, False]
+    X = np.random.default_rng(17).uniform(0.1, 1.0, size=(N_ROWS, N_SLOTS)).astype(np.float32)
+    config = LearnerConfig(epochs=6)
+    rng = np.random.default_rng(18)
+    for frozen in (0, 1):
+        job = dataclasses.replace(make_job((X, world[1]), n_train=30, n_val=8, seed=19 + frozen, n_members=2),
+                                  params=lecun_normal_params(sizes, 2, rng), frozen_layers=frozen)
+        engine = train_jobs([job], X, sizes, config)[0]
+        assert_matches_reference(engine, train_jobs_reference([job], X, sizes, config)[0])
+        assert not np.array_equal(engine.params, job.params)
+
+
 def test_linear_output_layer_matches_reference(world, source_params):
     config = LearnerConfig(epochs=6, output_activation=False)
     jobs = [make_job(world, n_train=30, n_val=8, seed=17, n_members=2),
