@@ -613,7 +613,6 @@ def _run_in_processes(
     threads = threads_per_worker(workers)
     messages = multiprocessing.get_context("spawn").Queue()
     by_key = {run.key: run for run in todo}
-    by_name = {c.name: c for c in setup.conditions}
     bar.set_description(f"{len(todo)} runs in {workers} processes")
     order = longest_first(setup, todo)
 
